@@ -1,0 +1,3 @@
+from xgenerator.cli import main
+
+main()

@@ -1,0 +1,177 @@
+"""All configuration in one place: read once at an entry point, then passed down.
+
+Embedded mode needs no variable at all: everything lives under ``XGEN_DATA_DIR``.
+Distributed mode sets ``XGEN_DATABASE_URL``, ``XGEN_BROKER_URL`` and ``XGEN_STORAGE_URL``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from xgenerator.errors import ConfigurationError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="XGEN_", extra="ignore", frozen=True)
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    broker_url: str | None = None
+    storage_url: str | None = None
+
+    # S3-compatible storage (MinIO, moto, AWS); only read when storage_url starts with s3://
+    s3_endpoint_url: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_region: str | None = None
+
+    max_upload_mb: float = Field(default=200.0, gt=0)
+    max_dataset_rows: int = Field(default=10_000_000, gt=0)
+    max_dataset_columns: int = Field(default=2_000, gt=0)
+    max_predict_rows: int = Field(default=10_000, gt=0)
+    max_body_mb: float = Field(default=16.0, gt=0)
+    # Rows per chunk for jobs that stream a dataset (batch prediction, normalize, anomalies,
+    # report scoring): bounds their memory, and sets how often they report progress.
+    job_chunk_rows: int = Field(default=50_000, gt=0)
+
+    # Training limits: checked in the training callback because Celery's signal-based limits
+    # cannot interrupt XGBoost's C code; Celery's hard limit stays as a backstop only.
+    soft_time_limit_s: float = Field(default=55 * 60, gt=0)
+    hard_time_limit_s: float = Field(default=60 * 60, gt=0)
+    max_num_boost_round: int = Field(default=5_000, gt=0)
+    max_depth_limit: int = Field(default=16, gt=0)
+
+    # Reliability
+    max_attempts: int = Field(default=3, ge=1)
+    lease_s: float = Field(default=60.0, gt=0)
+    # SIGTERM: running jobs get this long to finish, then go back to the queue
+    shutdown_grace_s: float = Field(default=30.0, ge=0)
+    # Redis redelivers unacked messages after this; default: longer than the hard time limit
+    visibility_timeout_s: float | None = Field(default=None, gt=0)
+    reconcile_interval_s: float = Field(default=10.0, gt=0)
+    requeue_after_s: float = Field(default=60.0, ge=0)
+    checkpoint_every: int = Field(default=25, ge=0)
+    progress_interval_s: float = Field(default=0.5, ge=0)
+    # Live job streams poll the database (so any API process serves any stream); a stream
+    # closes after stream_max_s and the client resumes it with Last-Event-ID.
+    stream_poll_s: float = Field(default=0.25, gt=0)
+    stream_max_s: float = Field(default=300.0, gt=0)
+
+    # Jobs one worker runs at once: `xgenerator worker` without --concurrency, and embedded mode
+    worker_concurrency: int = Field(default=2, ge=1)
+    # Embedded mode
+    redis_server: str | None = None
+
+    # Retention (jobs/cleanup.py): finished jobs, their events and result artifacts are deleted
+    # this long after they finished; models stay until their owner deletes them. Datasets no
+    # job or model refers to are expired only when `retention_unused_dataset_days` is set.
+    retention_succeeded_days: float = Field(default=90, gt=0)
+    retention_failed_days: float = Field(default=30, gt=0)
+    retention_cancelled_days: float = Field(default=30, gt=0)
+    retention_unused_dataset_days: float | None = Field(default=None, gt=0)
+    cleanup_interval_s: float = Field(default=3600, gt=0)
+    cleanup_batch_size: int = Field(default=500, ge=1)
+
+    # Operations: worker heartbeats feed /status; /status and /metrics need one of the admin
+    # keys (comma-separated, sent as X-Admin-Key or a Bearer token) unless status_open is set.
+    worker_heartbeat_interval_s: float = Field(default=10, gt=0)
+    worker_heartbeat_timeout_s: float = Field(default=30, gt=0)
+    admin_keys: str = ""
+    status_open: bool = False
+    # Browser origins allowed to call the API cross-origin (comma-separated or a JSON list,
+    # e.g. https://app.example.com). Empty: no CORS at all; the dashboard is same-origin.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Rate limits per API key and window (api/ratelimit.py), counted in the broker's Redis;
+    # quotas on what one user may have in flight (0 = no quota).
+    rate_limit_enabled: bool = True
+    rate_limit_window_s: float = Field(default=60, gt=0)
+    rate_limit_train: int = Field(default=3, ge=1)
+    rate_limit_read: int = Field(default=120, ge=1)
+    rate_limit_delete: int = Field(default=30, ge=1)
+    max_active_jobs_per_user: int = Field(default=20, ge=0)
+    # Live API keys per user (POST /users/me/keys answers 409 past it; revoke one first).
+    max_keys_per_user: int = Field(default=20, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        # Accept the URLs people paste from their hosting provider.
+        for old in ("postgres://", "postgresql://"):
+            if value.startswith(old):
+                return "postgresql+psycopg://" + value[len(old) :]
+        if not value.startswith(("postgresql+psycopg://", "sqlite://", "sqlite+pysqlite://")):
+            raise ValueError("must be a postgresql+psycopg:// or sqlite:// URL")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _cors_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list):
+            value = [str(v).strip().rstrip("/") for v in value if str(v).strip()]
+            for origin in value:
+                if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+                    raise ValueError(f"{origin!r} is not an origin like https://host[:port]")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "redis+socket://")):
+            raise ValueError("must be a redis://, rediss:// or redis+socket:// URL")
+        return value
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("file://", "s3://", "memory://")):
+            raise ValueError("must be a file://, s3:// or memory:// URL")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        """Embedded mode: no broker configured, so `serve` starts a private one."""
+        return self.broker_url is None
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'xgenerator.db').resolve()}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        if self.storage_url:
+            return self.storage_url
+        return (self.data_dir / "artifacts").resolve().as_uri()
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def admin_key_list(self) -> list[str]:
+        return [key.strip() for key in self.admin_keys.split(",") if key.strip()]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once; a bad value fails here, naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"XGEN_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from None
