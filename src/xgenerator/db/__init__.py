@@ -1,0 +1,1 @@
+"""The SQL database: engine and sessions (`engine`), tables (`tables`), migrations (`migrate`)."""
