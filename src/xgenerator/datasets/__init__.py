@@ -1,0 +1,1 @@
+"""Datasets: ingest uploaded files (`ingest`) and keep them (`registry`)."""
