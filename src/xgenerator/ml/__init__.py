@@ -1,0 +1,4 @@
+"""Pure XGBoost code: data to model input, training with hooks, metrics, model files, predict.
+
+Nothing here knows about Celery, the database or the API; only `xgenerator.errors` is shared.
+"""

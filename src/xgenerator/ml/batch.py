@@ -1,0 +1,98 @@
+"""Batch prediction over a Parquet file, one chunk at a time, written as it goes.
+
+Memory holds one chunk of input and its predictions, whatever the number of rows (see
+bench/batch_predict_memory.py). Every chunk goes through `predict.predict_scores`, the code
+path of online predictions, so both give the same answer for the same row.
+"""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from xgenerator.datasets.stream import OnChunk, ParquetSink, Written, chunks
+from xgenerator.ml.bundle import ModelBundle
+from xgenerator.ml.labels import Label
+from xgenerator.ml.predict import predict_scores
+
+
+def output_columns(input_names: list[str], bundle: ModelBundle) -> dict[str, str]:
+    """Output column -> what it holds: ``prediction`` and, for a classifier, one
+    ``probability_<class>`` per class; a name already taken by the input gets a ``_``."""
+    taken = set(input_names)
+    wanted = ["prediction"]
+    if bundle.labels is not None:
+        wanted += [f"probability_{c}" for c in bundle.labels.classes]
+    names: dict[str, str] = {}
+    for i, name in enumerate(wanted):
+        while name in taken:
+            name = f"_{name}"
+        taken.add(name)
+        names[name] = "prediction" if i == 0 else f"class:{i - 1}"
+    return names
+
+
+def label_type(classes: list[Label]) -> pa.DataType:
+    """One Arrow type for the predicted classes: theirs if they share one, else string."""
+    if all(isinstance(c, bool) for c in classes):
+        return pa.bool_()
+    if all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+        return pa.int64()
+    if all(isinstance(c, int | float) and not isinstance(c, bool) for c in classes):
+        return pa.float64()
+    return pa.string()
+
+
+def predict_parquet(
+    bundle: ModelBundle,
+    source: pq.ParquetFile,
+    out: IO[bytes],
+    chunk_rows: int,
+    on_chunk: OnChunk,
+) -> Written:
+    """Write every input row plus its prediction (and probabilities) to `out`."""
+    columns = output_columns(source.schema_arrow.names, bundle)
+    classes = bundle.labels.classes if bundle.labels is not None else None
+    prediction_type = pa.float64() if classes is None else label_type(classes)
+    schema = source.schema_arrow
+    for name, what in columns.items():
+        schema = schema.append(
+            pa.field(name, prediction_type if what == "prediction" else pa.float64())
+        )
+    total = source.metadata.num_rows
+    done = 0
+    sink = ParquetSink(out, schema)
+    try:
+        for batch in chunks(source, chunk_rows):
+            scores = predict_scores(bundle, batch.to_pandas())
+            table = pa.Table.from_batches([batch])
+            for name, array in _prediction_arrays(scores, classes, prediction_type, columns):
+                table = table.append_column(name, array)
+            sink.write(table)
+            done += batch.num_rows
+            on_chunk(done, total)
+    except BaseException:
+        sink.abort()
+        raise
+    return sink.close()
+
+
+def _prediction_arrays(
+    scores: np.ndarray[Any, Any],
+    classes: list[Label] | None,
+    prediction_type: pa.DataType,
+    columns: dict[str, str],
+) -> list[tuple[str, pa.Array]]:
+    names = list(columns)
+    if classes is None:
+        return [(names[0], pa.array(scores, type=pa.float64()))]
+    as_string = prediction_type == pa.string()
+    lookup = pa.array([str(c) if as_string else c for c in classes], type=prediction_type)
+    arrays = [(names[0], lookup.take(pa.array(scores.argmax(axis=1), type=pa.int64())))]
+    arrays += [
+        (name, pa.array(scores[:, i], type=pa.float64())) for i, name in enumerate(names[1:])
+    ]
+    return arrays

@@ -1,0 +1,92 @@
+"""Model files: XGBoost's own UBJSON format with XGenerator's metadata inside, never pickle.
+
+A model file may come back from a blob store that someone else can write to, so loading it
+must not be able to run code: pickle could, XGBoost's JSON/UBJSON parser cannot. Anything
+that does not look like one (first byte ``{``) is refused before XGBoost even parses it.
+The metadata (features with their frozen categories, class labels) travels in a booster
+attribute, so one file is the whole model and cannot drift from its metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+import xgboost as xgb
+
+from xgenerator.errors import InvalidInput
+from xgenerator.ml.features import Feature
+from xgenerator.ml.labels import LabelEncoding
+
+METADATA_ATTR = "xgenerator"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ModelBundle:
+    """Everything prediction needs, loaded from one model file."""
+
+    booster: xgb.Booster
+    task_type: Literal["classification", "regression"]
+    target: str
+    features: list[Feature]
+    labels: LabelEncoding | None
+
+
+def dumps(bundle: ModelBundle) -> bytes:
+    """The model file; sets the metadata attribute on `bundle.booster` as a side effect."""
+    metadata = {
+        "format": FORMAT_VERSION,
+        "task_type": bundle.task_type,
+        "target": bundle.target,
+        "features": [f.to_dict() for f in bundle.features],
+        "labels": None if bundle.labels is None else bundle.labels.to_dict(),
+    }
+    bundle.booster.set_attr(**{METADATA_ATTR: json.dumps(metadata, allow_nan=False)})
+    return booster_bytes(bundle.booster)
+
+
+def loads(data: bytes) -> ModelBundle:
+    """Parse a model file written by `dumps`; anything else is InvalidInput."""
+    booster = load_booster(data)
+    raw = booster.attr(METADATA_ATTR)
+    if raw is None:
+        raise InvalidInput("not an XGenerator model file: metadata is missing")
+    try:
+        metadata = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidInput("model metadata is not valid JSON") from exc
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_VERSION:
+        raise InvalidInput("unsupported model metadata format")
+    task_type, target = metadata.get("task_type"), metadata.get("target")
+    raw_features = metadata.get("features")
+    if task_type not in ("classification", "regression") or not isinstance(target, str):
+        raise InvalidInput("invalid model metadata")
+    if not isinstance(raw_features, list) or not raw_features:
+        raise InvalidInput("invalid model metadata: no features")
+    features = [Feature.from_dict(f) for f in raw_features]
+    raw_labels = metadata.get("labels")
+    labels = None if raw_labels is None else LabelEncoding.from_dict(raw_labels)
+    if (task_type == "classification") != (labels is not None):
+        raise InvalidInput("invalid model metadata: labels do not fit the task type")
+    if booster.feature_names is not None and booster.feature_names != [f.name for f in features]:
+        raise InvalidInput("model metadata does not match the booster's features")
+    return ModelBundle(booster, task_type, target, features, labels)
+
+
+def booster_bytes(booster: xgb.Booster) -> bytes:
+    """A booster alone in UBJSON, e.g. for a training checkpoint."""
+    return bytes(booster.save_raw(raw_format="ubj"))
+
+
+def load_booster(data: bytes) -> xgb.Booster:
+    """Parse UBJSON or JSON model bytes; anything else is InvalidInput, never unpickled."""
+    if not isinstance(data, bytes | bytearray) or not data[:1] == b"{":
+        raise InvalidInput("not an XGBoost JSON/UBJSON model file")
+    booster = xgb.Booster()
+    try:
+        booster.load_model(bytearray(data))
+    except xgb.core.XGBoostError as exc:
+        raise InvalidInput("corrupt XGBoost model file") from exc
+    return booster

@@ -1,0 +1,276 @@
+"""Training one XGBoost model from a DataFrame, with progress, checkpoints and continuation.
+
+Errors come in two kinds. A bad *spec* (parameters, test_size, target among the features) is
+InvalidInput: the API should have refused it at submission. A problem with the *data* is
+TrainingFailed with an `error_type`: retrying the job would fail the same way. Exceptions
+raised by the hooks (a cancellation, a lost lease) propagate unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from xgenerator.errors import InvalidInput, TrainingFailed
+from xgenerator.ml.features import Feature
+from xgenerator.ml.labels import LabelEncoding
+from xgenerator.ml.metrics import Metrics, classification_metrics, regression_metrics
+from xgenerator.ml.params import validate_params, wants_gpu
+from xgenerator.ml.prepare import prepare
+from xgenerator.ml.split import split_indices
+
+MAX_ROUNDS = 100_000
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """What to train; `params` are user XGBoost parameters (validated again here)."""
+
+    task_type: Literal["classification", "regression"]
+    target: str
+    features: list[str]
+    params: dict[str, object] = field(default_factory=dict)
+    num_boost_round: int = 100
+    early_stopping_rounds: int | None = None
+    test_size: float = 0.2
+    seed: int = 42
+
+
+class TrainHooks(Protocol):
+    """The caller's view of training: progress, cancellation (by raising) and checkpoints."""
+
+    def on_round(self, round: int, total: int, metrics: dict[str, float]) -> None: ...
+
+    def checkpoint(self, booster: xgb.Booster, round: int) -> None:
+        """Called every round; the booster is live, so serialize it now or not at all."""
+        ...
+
+
+@dataclass(frozen=True)
+class InitModel:
+    """A model to continue boosting from.
+
+    `rounds_done` counts the rounds of *this* job already in `booster`: 0 to retrain a parent
+    model on new data (all `num_boost_round` rounds are added on top of the parent's), k to
+    resume this job from its checkpoint after round k (only the remaining rounds are added).
+    """
+
+    booster: xgb.Booster
+    features: list[Feature]
+    labels: LabelEncoding | None
+    rounds_done: int = 0
+
+
+@dataclass
+class TrainResult:
+    """A trained model and what the job records about it.
+
+    `history` covers only the rounds trained by this call (after a resume, the caller holds
+    the earlier ones). `num_boost_round` counts every round in the model and `best_iteration`
+    (0-based, set only with early stopping) indexes them, a parent's rounds included.
+    """
+
+    booster: xgb.Booster
+    features: list[Feature]
+    labels: LabelEncoding | None
+    metrics: Metrics
+    history: list[dict[str, float]]
+    best_iteration: int | None
+    num_boost_round: int
+    train_rows: int
+    validation_rows: int
+    params: dict[str, object]
+
+
+def train(
+    df: pd.DataFrame,
+    spec: TrainSpec,
+    hooks: TrainHooks | None = None,
+    *,
+    init: InitModel | None = None,
+) -> TrainResult:
+    """Train (or continue) a model on `df`; see the module docstring for the error contract."""
+    user_params = _check_spec(spec)
+    data = prepare(df, spec, init)
+    n_classes = len(data.labels.classes) if data.labels is not None else 0
+    params = _final_params(spec, user_params, n_classes)
+    train_idx, val_idx = split_indices(
+        len(data.frame), spec.test_size, spec.seed, data.target if n_classes else None
+    )
+    x_train, x_val = data.frame.iloc[train_idx], data.frame.iloc[val_idx]
+    y_train, y_val = data.target[train_idx], data.target[val_idx]
+
+    rounds_done = min(init.rounds_done, spec.num_boost_round) if init else 0
+    recorder = _Recorder(hooks, rounds_done, spec.num_boost_round)
+    callbacks: list[xgb.callback.TrainingCallback] = [recorder]
+    remaining = spec.num_boost_round - rounds_done
+    if spec.early_stopping_rounds and remaining > 0:
+        callbacks.append(
+            xgb.callback.EarlyStopping(
+                rounds=spec.early_stopping_rounds, data_name="validation", save_best=True
+            )
+        )
+    try:
+        dtrain, dval = _matrices(x_train, y_train, x_val, y_val, params)
+        booster = xgb.train(
+            params,
+            dtrain,
+            num_boost_round=remaining,
+            evals=[(dtrain, "train"), (dval, "validation")],
+            callbacks=callbacks,
+            verbose_eval=False,
+            xgb_model=_start_model(init),
+        )
+        if wants_gpu(params):
+            # The frames to predict live in host memory; a CUDA booster would copy them over
+            # with a warning on every call. The model file does not store the device anyway.
+            booster.set_param({"device": "cpu"})
+        proba = booster.inplace_predict(x_val)
+    except xgb.core.XGBoostError as exc:
+        if exc is recorder.hook_error:
+            raise
+        raise TrainingFailed("XGBoostError", trim_xgboost_error(exc)) from exc
+
+    if n_classes:
+        metrics = classification_metrics(y_val, proba, n_classes)
+    else:
+        metrics = regression_metrics(y_val, proba)
+    return TrainResult(
+        booster=booster,
+        features=data.features,
+        labels=data.labels,
+        metrics=metrics,
+        history=recorder.history,
+        best_iteration=_best_iteration(booster),
+        num_boost_round=booster.num_boosted_rounds(),
+        train_rows=len(train_idx),
+        validation_rows=len(val_idx),
+        params=params,
+    )
+
+
+def trim_xgboost_error(exc: BaseException) -> str:
+    """The first line of an XGBoost error, without its timestamp, C++ path and stack trace."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return re.sub(r"^\[[\d:]+\] [^:]+:\d+: ", "", first)[:500]
+
+
+class _Recorder(xgb.callback.TrainingCallback):
+    """Feeds every round's metrics to the history and the hooks, before early stopping runs."""
+
+    def __init__(self, hooks: TrainHooks | None, rounds_done: int, total: int) -> None:
+        super().__init__()
+        self.hooks = hooks
+        self.rounds_done = rounds_done
+        self.total = total
+        self.history: list[dict[str, float]] = []
+        self.hook_error: BaseException | None = None
+
+    def after_iteration(
+        self, model: xgb.Booster, epoch: int, evals_log: dict[str, dict[str, list[Any]]]
+    ) -> bool:
+        round_ = self.rounds_done + epoch + 1
+        latest = {
+            f"{data}-{metric}": float(values[-1])
+            for data, by_metric in evals_log.items()
+            for metric, values in by_metric.items()
+        }
+        self.history.append({"round": round_, **latest})
+        if self.hooks is not None:
+            try:
+                self.hooks.on_round(round_, self.total, latest)
+                self.hooks.checkpoint(model, round_)
+            except BaseException as exc:
+                self.hook_error = exc  # so that train() cannot mistake it for XGBoost's own
+                raise
+        return False
+
+
+def _check_spec(spec: TrainSpec) -> dict[str, object]:
+    errors: dict[str, str] = {}
+    if spec.task_type not in ("classification", "regression"):
+        errors["task_type"] = "must be classification or regression"
+    if not spec.features:
+        errors["features"] = "at least one feature is required"
+    elif len(set(spec.features)) != len(spec.features):
+        errors["features"] = "lists a column twice"
+    elif spec.target in spec.features:
+        errors["features"] = "must not contain the target"
+    if not 1 <= spec.num_boost_round <= MAX_ROUNDS:
+        errors["num_boost_round"] = f"must be in [1, {MAX_ROUNDS}]"
+    if spec.early_stopping_rounds is not None and spec.early_stopping_rounds < 1:
+        errors["early_stopping_rounds"] = "must be >= 1"
+    if not 0.0 < spec.test_size < 1.0:
+        errors["test_size"] = "must be in (0, 1)"
+    if errors:
+        raise InvalidInput("invalid training spec", {"errors": errors})
+    return validate_params(spec.params, spec.task_type)
+
+
+def _final_params(spec: TrainSpec, user: dict[str, object], n_classes: int) -> dict[str, object]:
+    if spec.task_type == "regression":
+        defaults: dict[str, object] = {"objective": "reg:squarederror", "eval_metric": "rmse"}
+    elif n_classes == 2:
+        defaults = {"objective": "binary:logistic", "eval_metric": "logloss"}
+    else:
+        defaults = {"objective": "multi:softprob", "eval_metric": "mlogloss"}
+    params = {"tree_method": "hist", "seed": spec.seed, **defaults, **user}
+    if n_classes > 2 and params["objective"] != "multi:softprob":
+        raise TrainingFailed(
+            "IncompatibleObjective",
+            f"{params['objective']} cannot fit {n_classes} classes; use multi:softprob",
+        )
+    if params["objective"] == "multi:softprob":
+        if "eval_metric" not in user:
+            params["eval_metric"] = "mlogloss"
+        params["num_class"] = n_classes
+    return params
+
+
+def _matrices(
+    x_train: pd.DataFrame,
+    y_train: np.ndarray[Any, Any],
+    x_val: pd.DataFrame,
+    y_val: np.ndarray[Any, Any],
+    params: dict[str, object],
+) -> tuple[xgb.DMatrix, xgb.DMatrix]:
+    """QuantileDMatrix skips the raw float copy of the data; only `hist` can train on it."""
+    nthread = params.get("nthread", -1)
+    if params["tree_method"] == "hist":
+        max_bin = params.get("max_bin", 256)
+        dtrain = xgb.QuantileDMatrix(
+            x_train, label=y_train, enable_categorical=True, max_bin=max_bin, nthread=nthread
+        )
+        dval = xgb.QuantileDMatrix(
+            x_val,
+            label=y_val,
+            enable_categorical=True,
+            ref=dtrain,
+            max_bin=max_bin,
+            nthread=nthread,
+        )
+        return dtrain, dval
+    return (
+        xgb.DMatrix(x_train, label=y_train, enable_categorical=True, nthread=nthread),
+        xgb.DMatrix(x_val, label=y_val, enable_categorical=True, nthread=nthread),
+    )
+
+
+def _start_model(init: InitModel | None) -> xgb.Booster | None:
+    """A copy of the init model without the attributes of its own training run."""
+    if init is None:
+        return None
+    booster = init.booster.copy()
+    booster.set_attr(best_iteration=None, best_score=None, xgenerator=None)
+    return booster
+
+
+def _best_iteration(booster: xgb.Booster) -> int | None:
+    """Set by early stopping in this run only: `_start_model` clears an inherited one."""
+    best = booster.attr("best_iteration")
+    return None if best is None else int(best)
