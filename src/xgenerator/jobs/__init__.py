@@ -1,0 +1,1 @@
+"""The job domain: statuses and transitions, submission, claiming, running, cancelling."""

@@ -1,0 +1,92 @@
+"""Batch prediction jobs (`predict`): a model over a whole dataset, streamed chunk by chunk.
+
+The output (input rows + predictions) becomes a dataset and a downloadable artifact; both
+point at the one Parquet file, written before the job finishes and registered with it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from xgenerator.context import Context
+from xgenerator.datasets import registry as datasets
+from xgenerator.db.tables import Job
+from xgenerator.errors import InvalidInput
+from xgenerator.jobs.derived import (
+    as_artifact,
+    chunk_progress,
+    derived_dataset,
+    new_parquet,
+    open_parquet,
+)
+from xgenerator.jobs.kinds import Outcome, register
+from xgenerator.jobs.runtime import Runtime
+from xgenerator.ml.batch import output_columns, predict_parquet
+from xgenerator.registry import CACHE
+from xgenerator.registry import get_owned as get_model
+
+
+def prepare_predict_batch(
+    session: Session, user_id: str, model_id: str, dataset_id: str, output_name: str | None
+) -> Job:
+    """The model and dataset must be the user's, and the dataset must have every feature."""
+    model = get_model(session, user_id, model_id)
+    dataset = datasets.get_owned(session, user_id, dataset_id)
+    kinds = {c["name"]: c["kind"] for c in dataset.schema["columns"]}
+    missing = [f["name"] for f in model.features if f["name"] not in kinds]
+    if missing:
+        raise InvalidInput("the dataset lacks columns the model needs", {"missing": missing})
+    temporal = [f["name"] for f in model.features if kinds[f["name"]] == "datetime"]
+    if temporal:
+        raise InvalidInput("datetime columns cannot be features", {"columns": temporal})
+    config = {"model_id": model.id, "dataset_id": dataset.id, "output_name": output_name}
+    return Job(
+        user_id=user_id,
+        job_type="predict",
+        queue="predict",
+        model_name=model.name,
+        dataset_id=dataset.id,
+        source_model_id=model.id,
+        config=config,
+    )
+
+
+class PredictBatchKind:
+    job_type = "predict"
+
+    def run(self, context: Context, job: Job, runtime: Runtime) -> Outcome:
+        cfg = job.config
+        with context.db.session() as session:
+            model = get_model(session, job.user_id, cfg["model_id"])
+            dataset = datasets.get_owned(session, job.user_id, cfg["dataset_id"])
+        runtime.progress(percent=0, message="loading the model", force=True)
+        bundle = CACHE.load(context.store, model)
+        with (
+            open_parquet(context.store, dataset.storage_key) as source,
+            new_parquet(context.store) as (key, handle),
+        ):
+            columns = list(output_columns(source.schema_arrow.names, bundle))
+            written = predict_parquet(
+                bundle,
+                source,
+                handle,
+                context.settings.job_chunk_rows,
+                chunk_progress(runtime, "rows predicted"),
+            )
+        name = cfg.get("output_name") or f"{dataset.name} (predictions of {model.name})"
+        row = derived_dataset(context, job, name, key, written)
+        return Outcome(
+            result={
+                "model_id": model.id,
+                "source_dataset_id": dataset.id,
+                "dataset_id": row.id,
+                "rows": written.rows,
+                "prediction_columns": columns,
+            },
+            commit=lambda session: session.add(row),
+            artifacts=[as_artifact(context, "predictions.parquet", key)],
+            artifact_keys=[key],
+        )
+
+
+register(PredictBatchKind())

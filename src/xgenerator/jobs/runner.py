@@ -1,0 +1,234 @@
+"""Running one delivery of a job: claim, run its kind, record the outcome (fenced).
+
+A delivery that cannot claim the job (it is running elsewhere, finished or cancelled) does
+nothing, which is what makes at-least-once delivery safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from xgenerator.context import Context
+from xgenerator.db.tables import Job, JobArtifact
+from xgenerator.errors import InvalidInput, NotFound, ServiceUnavailable, TrainingFailed
+from xgenerator.jobs import kinds, repository
+from xgenerator.jobs.kinds import Outcome
+from xgenerator.jobs.runtime import JobCancelled, LeaseLost, Runtime, TimeLimitExceeded
+from xgenerator.jobs.status import JobStatus
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# How long a worker keeps trying to record a job's outcome while the database is away.
+FINISH_PATIENCE_S = 120.0
+
+
+def run(context: Context, job_id: str, worker_id: str) -> str:
+    """Run the job if this delivery can claim it; returns what happened (for logs and tests)."""
+    settings = context.settings
+    with context.db.session() as session:
+        job = repository.claim_job(session, job_id, worker_id, settings.lease_s)
+    if job is None:
+        log.info("job %s: not claimable, delivery ignored", job_id)
+        return "skipped"
+    attempt = job.attempts
+    if attempt == 1 and job.started_at is not None:
+        context.metrics.started(job.job_type, (job.started_at - job.created_at).total_seconds())
+    runtime = Runtime(context, job_id, attempt)
+    with runtime.keeping_lease():
+        result = _execute(context, job, runtime)
+    if result in FINISHED:
+        context.metrics.finished(job.job_type, result, time.monotonic() - runtime.started)
+    return result
+
+
+# What `run` returns when the job reached that final status (the names are the statuses).
+FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+
+
+def _execute(context: Context, job: Job, runtime: Runtime) -> str:
+    """Run the job's kind and record how it ended; returns what happened."""
+    job_id, attempt = job.id, runtime.attempt
+    try:
+        outcome = kinds.get(job.job_type).run(context, job, runtime)
+    except JobCancelled:
+        _finish(
+            context,
+            runtime,
+            JobStatus.CANCELLED,
+            event="cancelled",
+            message="cancelled while running",
+        )
+        runtime.drop_checkpoint()
+        return "cancelled"
+    except LeaseLost:
+        log.warning("job %s: attempt %s lost its lease; stopping quietly", job_id, attempt)
+        return "lost"
+    except TimeLimitExceeded as exc:
+        return _fail(context, runtime, "TimeLimitExceeded", str(exc))
+    except TrainingFailed as exc:
+        return _fail(context, runtime, exc.error_type, exc.message, exc.details)
+    except (InvalidInput, NotFound) as exc:
+        return _fail(context, runtime, type(exc).__name__, exc.message, exc.details)
+    except (ServiceUnavailable, ConnectionError, TimeoutError) as exc:
+        return _retry_later(context, runtime, exc)
+    except Exception as exc:
+        log.exception("job %s: unexpected error", job_id)
+        return _fail(context, runtime, type(exc).__name__, str(exc)[:500])
+    return _succeed(context, runtime, outcome)
+
+
+class _Abort(Exception):
+    """Rolls back a transaction whose fenced status change did not apply."""
+
+
+def _succeed(context: Context, runtime: Runtime, outcome: Outcome) -> str:
+    progress = {
+        "percent": 100.0,
+        "message": "done",
+        "round": None,
+        "total_rounds": None,
+        "metrics": {},
+    } | _last_progress(runtime)
+    extra: dict[str, Any] = {"history": runtime.history} if runtime.history else {}
+
+    def commit() -> bool:
+        try:
+            with context.db.session() as session:
+                # Status first: if this attempt no longer owns the job, nothing else is written.
+                if not repository.transition(
+                    session,
+                    runtime.job_id,
+                    JobStatus.SUCCEEDED,
+                    event="succeeded",
+                    message="finished",
+                    attempt=runtime.attempt,
+                    result=outcome.result,
+                    model_id=outcome.model_id,
+                    progress=progress,
+                    **extra,
+                ):
+                    raise _Abort
+                if outcome.commit is not None:
+                    outcome.commit(session)
+                session.add_all(
+                    JobArtifact(
+                        job_id=runtime.job_id,
+                        name=a.name,
+                        content_type=a.content_type,
+                        storage_key=a.key,
+                        size_bytes=a.size,
+                    )
+                    for a in outcome.artifacts
+                )
+        except _Abort:
+            return False
+        return True
+
+    if _patiently(commit):
+        runtime.drop_checkpoint()
+        return "succeeded"
+    # Cancelled, or taken over by another attempt, while we were finishing: keep nothing.
+    for key in outcome.written_keys():
+        context.store.delete(key)
+    return "discarded"
+
+
+def _last_progress(runtime: Runtime) -> dict[str, object]:
+    if not runtime.history:
+        return {}
+    last = runtime.history[-1]
+    metrics = {k: v for k, v in last.items() if k != "round"}
+    return {"round": last["round"], "total_rounds": last["round"], "metrics": metrics}
+
+
+def _finish(
+    context: Context,
+    runtime: Runtime,
+    status: JobStatus,
+    *,
+    event: str,
+    message: str,
+    **fields: Any,
+) -> bool:
+    def write() -> bool:
+        with context.db.session() as session:
+            return repository.transition(
+                session,
+                runtime.job_id,
+                status,
+                event=event,
+                message=message,
+                attempt=runtime.attempt,
+                **fields,
+            )
+
+    return _patiently(write)
+
+
+def _fail(
+    context: Context,
+    runtime: Runtime,
+    error_type: str,
+    message: str,
+    details: dict[str, object] | None = None,
+) -> str:
+    error = {"error_type": error_type, "message": message, "details": details}
+    _finish(
+        context,
+        runtime,
+        JobStatus.FAILED,
+        event="failed",
+        message=f"{error_type}: {message}",
+        error=error,
+    )
+    runtime.drop_checkpoint()
+    return "failed"
+
+
+def _retry_later(context: Context, runtime: Runtime, exc: Exception) -> str:
+    """A transient error (database or storage away): re-queue with exponential backoff,
+    keeping the checkpoint, until the attempts run out."""
+    settings = context.settings
+    if runtime.attempt >= settings.max_attempts:
+        return _fail(context, runtime, "TransientErrorsExhausted", str(exc)[:500])
+    delay = min(2.0**runtime.attempt, 60.0)
+    requeued = _finish(
+        context,
+        runtime,
+        JobStatus.QUEUED,
+        event="retry_scheduled",
+        message=f"transient error, retrying in {delay:g}s: {exc}"[:500],
+        worker_id=None,
+        lease_expires_at=None,
+    )
+    if requeued:
+        job = _patiently(lambda: _load(context, runtime.job_id))
+        context.dispatcher.send(runtime.job_id, job.queue, countdown=delay)
+    return "retrying"
+
+
+def _load(context: Context, job_id: str) -> Job:
+    with context.db.session() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise NotFound("job", job_id)
+        return job
+
+
+def _patiently(write: Callable[[], T]) -> T:
+    """Retry a write while the database is unavailable, with capped exponential backoff."""
+    deadline = time.monotonic() + FINISH_PATIENCE_S
+    delay = 0.2
+    while True:
+        try:
+            return write()
+        except ServiceUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("database unavailable; retrying in %.1fs", delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -1,0 +1,170 @@
+"""What a running job can do: report progress, keep its lease, notice cancellation and time
+limits, save checkpoints. One `Runtime` per attempt; every write is fenced by that attempt."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from xgenerator.context import Context
+from xgenerator.errors import ServiceUnavailable
+from xgenerator.jobs import repository
+
+log = logging.getLogger(__name__)
+
+
+class JobInterrupted(Exception):  # noqa: N818 - a signal, not an error
+    """Raised inside a running job to stop it; the runner decides the final status."""
+
+
+class JobCancelled(JobInterrupted):
+    """The owner asked to cancel."""
+
+
+class LeaseLost(JobInterrupted):
+    """Another attempt owns the job now; this one must stop without writing anything."""
+
+
+class TimeLimitExceeded(JobInterrupted):
+    """The job ran past the soft time limit."""
+
+
+@dataclass
+class Runtime:
+    context: Context
+    job_id: str
+    attempt: int
+    started: float = field(default_factory=time.monotonic)
+    _last_write: float = 0.0
+    _history: list[dict[str, Any]] = field(default_factory=list)
+    _pending: dict[str, Any] = field(default_factory=dict)
+    _checkpoint_round: int | None = None
+    _lost: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    @contextmanager
+    def keeping_lease(self) -> Iterator[None]:
+        """Renew the lease from a thread while the job runs, so phases without progress
+        (loading data, building matrices, writing results) cannot let it lapse."""
+        keeper = threading.Thread(target=self._keep_lease, name=f"lease-{self.job_id}", daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            self._stop.set()
+            keeper.join()
+
+    def _keep_lease(self) -> None:
+        settings = self.context.settings
+        while not self._stop.wait(settings.lease_s / 3):
+            try:
+                with self.context.db.session() as session:
+                    owned = repository.heartbeat(
+                        session, self.job_id, self.attempt, settings.lease_s
+                    )
+            except ServiceUnavailable:
+                continue  # a short outage: the lease outlives it, try again next tick
+            if not owned:
+                self._lost.set()  # seen by the job at its next progress report
+                return
+
+    @property
+    def checkpoint_key(self) -> str:
+        return f"checkpoints/{self.job_id}.ubj"
+
+    def event(self, event: str, message: str) -> None:
+        with self.context.db.session() as session:
+            repository.add_event(session, self.job_id, event, "running", message, self.attempt)
+
+    def progress(
+        self,
+        *,
+        round: int | None = None,
+        total: int | None = None,
+        metrics: dict[str, Any] | None = None,
+        message: str = "",
+        percent: float | None = None,
+        force: bool = False,
+    ) -> None:
+        """Record progress; at most one database write per `progress_interval_s`.
+
+        Each write also extends the lease and reads the cancel flag, so a cancel is
+        noticed within one round, or within the interval when rounds are faster.
+        """
+        self.check_time_limit()
+        if self._lost.is_set():
+            raise LeaseLost(self.job_id)
+        if round is not None:
+            self._history.append({"round": round, **(metrics or {})})
+        if percent is None and round is not None and total:
+            percent = round / total * 100
+        self._pending = {
+            "percent": round_to(percent or 0.0),
+            "round": round,
+            "total_rounds": total,
+            "message": message,
+            "metrics": metrics or {},
+            "checkpoint_round": self._checkpoint_round,
+        }
+        now = time.monotonic()
+        interval = self.context.settings.progress_interval_s
+        if not force and now - self._last_write < interval:
+            return
+        self._last_write = now
+        self.flush()
+
+    def flush(self) -> None:
+        """Write pending progress and history, extend the lease, and honour a cancel."""
+        settings = self.context.settings
+        try:
+            with self.context.db.session() as session:
+                owned = repository.heartbeat(
+                    session,
+                    self.job_id,
+                    self.attempt,
+                    settings.lease_s,
+                    progress=self._pending,
+                    history=list(self._history),
+                )
+                cancelled = owned and repository.cancel_requested(session, self.job_id)
+        except ServiceUnavailable:
+            # The database is briefly away: keep training; the lease covers short outages.
+            log.warning("job %s: progress not written, database unavailable", self.job_id)
+            return
+        if not owned:
+            raise LeaseLost(self.job_id)
+        if cancelled:
+            raise JobCancelled(self.job_id)
+
+    def check_time_limit(self) -> None:
+        limit = self.context.settings.soft_time_limit_s
+        if time.monotonic() - self.started > limit:
+            raise TimeLimitExceeded(f"the job ran longer than {limit:g} s")
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        return self._history
+
+    def restore_history(self, rounds: list[dict[str, Any]]) -> None:
+        """Carry the rounds an earlier attempt recorded up to its checkpoint."""
+        self._history = list(rounds)
+
+    def save_checkpoint(self, data: bytes, round: int) -> None:
+        self.context.store.put_bytes(self.checkpoint_key, data)
+        self._checkpoint_round = round
+
+    def load_checkpoint(self) -> bytes | None:
+        store = self.context.store
+        return store.get_bytes(self.checkpoint_key) if store.exists(self.checkpoint_key) else None
+
+    def drop_checkpoint(self) -> None:
+        self.context.store.delete(self.checkpoint_key)
+
+
+def round_to(value: float, digits: int = 2) -> float:
+    return float(f"{value:.{digits}f}")

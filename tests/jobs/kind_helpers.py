@@ -1,0 +1,95 @@
+"""Helpers shared by the end-to-end tests of processing, batch prediction and reports."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from tests.jobs.test_training_e2e import wait_final
+from tests.support import auth, wait_for
+from xgenerator.context import Context
+from xgenerator.db.tables import Dataset, Job, JobArtifact
+
+
+def train_model(
+    client: TestClient,
+    user: dict[str, str],
+    dataset_id: str,
+    task_type: str,
+    target: str,
+    rounds: int = 10,
+    **extra: Any,
+) -> str:
+    response = client.post(
+        "/train",
+        headers=auth(user),
+        json={
+            "model_name": f"{task_type}-model",
+            "dataset_id": dataset_id,
+            "task_type": task_type,
+            "target": target,
+            "num_boost_round": rounds,
+            **extra,
+        },
+    )
+    assert response.status_code == 202, response.text
+    job = wait_final(client, user, response.json()["job_id"])
+    assert job["status"] == "succeeded", job
+    model_id: str = job["model_id"]
+    return model_id
+
+
+def finished(client: TestClient, user: dict[str, str], job_id: str) -> dict[str, Any]:
+    """Wait for the job to succeed and return GET /jobs/{id}/result."""
+    job = wait_final(client, user, job_id)
+    assert job["status"] == "succeeded", job
+    response = client.get(f"/jobs/{job_id}/result", headers=auth(user))
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def artifact(client: TestClient, user: dict[str, str], result: dict[str, Any], name: str) -> bytes:
+    """Download an artifact listed in a job's result, checking its listed size."""
+    listed = {a["name"]: a for a in result["artifacts"]}
+    assert name in listed, listed
+    response = client.get(listed[name]["download_url"], headers=auth(user))
+    assert response.status_code == 200, response.text
+    assert len(response.content) == listed[name]["size"]
+    assert response.headers["content-type"].startswith(listed[name]["content_type"])
+    return response.content
+
+
+def parquet_frame(data: bytes) -> pd.DataFrame:
+    frame: pd.DataFrame = pq.read_table(io.BytesIO(data)).to_pandas()
+    return frame
+
+
+def running_with_progress(client: TestClient, user: dict[str, str], job_id: str) -> bool:
+    job = client.get(f"/jobs/{job_id}", headers=auth(user)).json()
+    assert job["status"] in ("queued", "running"), job
+    return bool(job["status"] == "running" and job["progress"]["percent"] > 0)
+
+
+def wait_running(client: TestClient, user: dict[str, str], job_id: str) -> None:
+    """Until the job is inside its chunk loop (it has reported progress)."""
+    wait_for(
+        lambda: running_with_progress(client, user, job_id),
+        60,
+        0.005,
+        f"job {job_id} to report progress",
+    )
+
+
+def counts(context: Context) -> tuple[int, int, int]:
+    """(jobs, datasets, job artifacts) in the database."""
+    with context.db.session() as session:
+        return tuple(  # type: ignore[return-value]
+            session.scalar(select(func.count()).select_from(t)) or 0
+            for t in (Job, Dataset, JobArtifact)
+        )

@@ -1,0 +1,135 @@
+"""Cancelling processing, batch prediction and report jobs while they run, on the machine's
+Redis (distributed mode) with both databases: the job ends `cancelled` and leaves nothing
+behind: no dataset row, no artifact row, no partial file.
+
+The jobs are made long by one-row chunks; the worker is frozen (SIGSTOP) while the cancel is
+sent, so the job cannot finish first however fast the machine is.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from tests.conftest import REDIS_URL, make_settings
+from tests.jobs.kind_helpers import counts, finished, train_model, wait_running
+from tests.jobs.test_training_e2e import wait_final
+from tests.support import (
+    WorkerProcess,
+    auth,
+    classification_frame,
+    create_user,
+    require_service,
+    upload,
+)
+from xgenerator.api.app import create_app
+from xgenerator.context import Context, build_context
+
+# A database of the machine's Redis of our own: other suites flush and consume database 0.
+REDIS_DB = 13
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = f"{REDIS_URL.rsplit('/', 1)[0]}/{REDIS_DB}"
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.flushdb()
+    except redis.ConnectionError as exc:
+        require_service("Redis", exc)
+        raise
+    finally:
+        client.close()
+    return url
+
+
+@pytest.fixture
+def slow_service(
+    tmp_path: Path, database_url: str, redis_url: str
+) -> Iterator[tuple[TestClient, Context, WorkerProcess]]:
+    settings = make_settings(tmp_path, database_url, redis_url, job_chunk_rows=1)
+    context = build_context(settings)
+    worker = WorkerProcess(settings, "slow", concurrency=2)
+    worker.start()
+    try:
+        with TestClient(create_app(settings, context)) as client:
+            yield client, context, worker
+    finally:
+        worker.stop()
+        context.close()
+
+
+@contextmanager
+def frozen(worker: WorkerProcess) -> Iterator[None]:
+    """Stop every process of the worker (its pool children too) until the block ends."""
+    assert worker.process is not None
+    os.killpg(worker.process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(worker.process.pid, signal.SIGCONT)
+
+
+def stored_files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+def test_each_kind_stops_when_cancelled_while_running(
+    slow_service: tuple[TestClient, Context, WorkerProcess], tmp_path: Path
+) -> None:
+    client, context, worker = slow_service
+    user = create_user(client)
+    frame = classification_frame(4000)
+    dataset_id = upload(client, user, frame).json()["dataset_id"]
+    model_id = train_model(
+        client, user, dataset_id, "classification", "label", rounds=5, test_size=0.5
+    )
+    before, files = counts(context), stored_files(tmp_path / "artifacts")
+
+    def post(path: str, body: dict[str, object] | None = None) -> Callable[[], str]:
+        def send() -> str:
+            response = client.post(path, headers=auth(user), json=body)
+            assert response.status_code == 202, response.text
+            job_id: str = response.json()["job_id"]
+            return job_id
+
+        return send
+
+    kinds = {
+        "process": post(f"/datasets/{dataset_id}/process", {"operation": "normalize"}),
+        "predict": post(f"/models/{model_id}/predict-batch", {"dataset_id": dataset_id}),
+        "report": post(f"/models/{model_id}/report"),
+    }
+    for job_type, submit in kinds.items():
+        job_id = submit()
+        wait_running(client, user, job_id)
+        with frozen(worker):
+            job = client.get(f"/jobs/{job_id}", headers=auth(user)).json()
+            assert job["status"] == "running", job
+            premature = client.get(f"/jobs/{job_id}/result", headers=auth(user))
+            assert premature.status_code == 409
+            assert premature.json()["details"]["status"] == "running"
+            cancel = client.post(f"/jobs/{job_id}/cancel", headers=auth(user))
+            assert cancel.json()["previous_status"] == "running", cancel.text
+        final = wait_final(client, user, job_id)
+        assert final["status"] == "cancelled", (job_type, final)
+        assert final["job_type"] == job_type
+        result = client.get(f"/jobs/{job_id}/result", headers=auth(user)).json()
+        assert result["status"] == "cancelled" and result["artifacts"] == []
+
+    jobs, datasets, artifacts = counts(context)
+    assert (datasets, artifacts) == before[1:]
+    assert jobs == before[0] + 3
+    assert stored_files(tmp_path / "artifacts") == files  # no partial file left behind
+
+    # and on this mode a job still runs to its result
+    profile = post(f"/datasets/{dataset_id}/process", {"operation": "profile"})()
+    body = finished(client, user, profile)
+    assert body["result"]["profile"]["rows"] == len(frame)

@@ -1,0 +1,239 @@
+"""Rate limits and quotas, in both modes: the private Redis of embedded mode, and the shared
+Redis on 127.0.0.1:6379 of Redis mode (where several API processes share the counters)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from tests.ops.conftest import Service, ServiceFactory
+from tests.support import auth, classification_frame, create_user, upload, wait_for
+from xgenerator.api.ratelimit import MemoryWindow, Rule, rule_for
+from xgenerator.db.tables import Job
+from xgenerator.errors import QuotaExceeded
+from xgenerator.jobs import submit
+from xgenerator.settings import Settings
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def limited(request: pytest.FixtureRequest, service: ServiceFactory) -> ServiceFactory:
+    """Services with rate limits on, on the private Redis or on the shared one."""
+    broker = None if request.param == "embedded" else request.getfixturevalue("shared_redis_url")
+
+    def make(**extra: Any) -> Service:
+        extra.setdefault("rate_limit_enabled", True)
+        return service(broker=broker, **extra)
+
+    return make
+
+
+def train_body(dataset_id: str, **extra: object) -> dict[str, object]:
+    return {
+        "model_name": "m",
+        "dataset_id": dataset_id,
+        "task_type": "classification",
+        "target": "label",
+        "num_boost_round": 5,
+        **extra,
+    }
+
+
+def with_dataset(svc: Service, name: str = "alice") -> tuple[dict[str, str], str]:
+    user = create_user(svc.client, name)
+    dataset_id = upload(svc.client, user, classification_frame(60)).json()["dataset_id"]
+    return user, dataset_id
+
+
+def assert_limited(response: httpx.Response, rule: str, window_s: float = 60) -> None:
+    assert response.status_code == 429, response.text
+    body = response.json()
+    assert body["error"] == "rate_limited"
+    assert body["details"]["rule"] == rule
+    assert 1 <= int(response.headers["Retry-After"]) <= window_s
+
+
+def noop(svc: Service, user_id: str) -> str:
+    job, _ = submit.submit(
+        svc.context, Job(user_id=user_id, job_type="noop", queue="train", config={})
+    )
+    return job.id
+
+
+def test_train_is_limited_per_key_across_api_processes(limited: ServiceFactory) -> None:
+    first = limited(max_active_jobs_per_user=0)
+    second = limited(max_active_jobs_per_user=0)  # another API process, same broker
+    alice, dataset_id = with_dataset(first)
+    bob, bob_dataset = with_dataset(first, "bob")
+    answers = [
+        first.client.post("/train", headers=auth(alice), json=train_body(dataset_id)),
+        second.client.post("/train", headers=auth(alice), json=train_body(dataset_id)),
+        first.client.post("/train", headers=auth(alice), json=train_body(dataset_id)),
+    ]
+    assert [a.status_code for a in answers] == [202, 202, 202]
+    assert answers[2].headers["X-RateLimit-Remaining"] == "0"
+    assert_limited(
+        second.client.post("/train", headers=auth(alice), json=train_body(dataset_id)), "train"
+    )
+    # the refused request created nothing; another key has its own budget
+    with first.context.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Job)) == 3
+    assert (
+        first.client.post("/train", headers=auth(bob), json=train_body(bob_dataset)).status_code
+        == 202
+    )
+    # reads are a separate budget
+    assert first.client.get("/jobs", headers=auth(alice)).status_code == 200
+
+
+def test_reads_are_limited_and_the_window_passes(limited: ServiceFactory) -> None:
+    svc = limited(rate_limit_read=5, rate_limit_window_s=1.0)
+    alice = create_user(svc.client)
+    for _ in range(5):
+        assert svc.client.get("/jobs", headers=auth(alice)).status_code == 200
+    assert_limited(svc.client.get("/datasets", headers=auth(alice)), "read", window_s=1)
+    for _ in range(10):  # liveness is never limited
+        assert svc.client.get("/health", headers=auth(alice)).status_code == 200
+    wait_for(
+        lambda: svc.client.get("/jobs", headers=auth(alice)).status_code == 200,
+        5,
+        0.2,
+        "the next window",
+    )
+
+
+def test_deletes_are_limited(limited: ServiceFactory) -> None:
+    svc = limited(rate_limit_delete=2, max_active_jobs_per_user=0)
+    alice = create_user(svc.client)
+    jobs = [noop(svc, alice["user_id"]) for _ in range(3)]
+    for job_id in jobs[:2]:
+        assert svc.client.delete(f"/jobs/{job_id}", headers=auth(alice)).status_code == 200
+    assert_limited(svc.client.delete(f"/jobs/{jobs[2]}", headers=auth(alice)), "delete")
+    assert svc.client.get(f"/jobs/{jobs[2]}", headers=auth(alice)).json()["status"] == "queued"
+
+
+def test_a_wrong_secret_does_not_spend_the_owners_budget(limited: ServiceFactory) -> None:
+    svc = limited(rate_limit_read=3)
+    alice = create_user(svc.client)
+    forged = {"X-API-Key": alice["X-API-Key"][:-4] + "xxxx"}  # right prefix, wrong secret
+    for _ in range(5):
+        assert svc.client.get("/jobs", headers=forged).status_code in (401, 429)
+    assert svc.client.get("/jobs", headers=auth(alice)).status_code == 200
+
+
+def test_rate_limits_can_be_turned_off(limited: ServiceFactory) -> None:
+    svc = limited(rate_limit_enabled=False, rate_limit_read=2, max_active_jobs_per_user=0)
+    alice, dataset_id = with_dataset(svc)
+    for _ in range(5):
+        assert (
+            svc.client.post("/train", headers=auth(alice), json=train_body(dataset_id)).status_code
+            == 202
+        )
+        assert svc.client.get("/jobs", headers=auth(alice)).status_code == 200
+
+
+def test_active_job_quota(limited: ServiceFactory) -> None:
+    svc = limited(max_active_jobs_per_user=2, rate_limit_train=100)
+    alice, dataset_id = with_dataset(svc)
+    bob, bob_dataset = with_dataset(svc, "bob")
+    first = svc.client.post(
+        "/train", headers=auth(alice) | {"Idempotency-Key": "one"}, json=train_body(dataset_id)
+    )
+    second = svc.client.post("/train", headers=auth(alice), json=train_body(dataset_id))
+    assert (first.status_code, second.status_code) == (202, 202)
+    refused = svc.client.post("/train", headers=auth(alice), json=train_body(dataset_id))
+    assert refused.status_code == 429
+    assert refused.json()["error"] == "quota_exceeded"
+    assert refused.json()["details"] == {"active_jobs": 2, "limit": 2}
+    assert int(refused.headers["Retry-After"]) > 0
+    # a replay of an existing job is not a new job
+    replay = svc.client.post(
+        "/train", headers=auth(alice) | {"Idempotency-Key": "one"}, json=train_body(dataset_id)
+    )
+    assert replay.status_code == 200
+    # other users are not affected, and a finished job frees a slot
+    assert (
+        svc.client.post("/train", headers=auth(bob), json=train_body(bob_dataset)).status_code
+        == 202
+    )
+    svc.client.delete(f"/jobs/{first.json()['job_id']}", headers=auth(alice))
+    assert (
+        svc.client.post("/train", headers=auth(alice), json=train_body(dataset_id)).status_code
+        == 202
+    )
+
+
+def test_quota_holds_under_concurrent_submissions(limited: ServiceFactory) -> None:
+    svc = limited(max_active_jobs_per_user=2)
+    alice = create_user(svc.client)
+    barrier = threading.Barrier(5)
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        barrier.wait()
+        try:
+            noop(svc, alice["user_id"])
+            outcomes.append("created")
+        except QuotaExceeded:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=attempt) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["created"] * 2 + ["refused"] * 3
+
+
+def test_dataset_shape_limits(limited: ServiceFactory) -> None:
+    svc = limited(max_dataset_rows=50, max_dataset_columns=3)
+    alice = create_user(svc.client)
+    frame = classification_frame(60)  # 60 rows, 4 columns
+    too_wide = upload(svc.client, alice, frame.head(10))
+    assert too_wide.status_code == 422
+    assert too_wide.json()["details"]["reason"] == "too_many_columns"
+    too_long = upload(svc.client, alice, frame[["x1", "x2", "label"]])
+    assert too_long.status_code == 422
+    assert too_long.json()["details"] == {"reason": "too_many_rows", "limit": 50, "rows": 60}
+    fits = upload(svc.client, alice, frame[["x1", "x2", "label"]].head(50))
+    assert fits.status_code == 201, fits.text
+
+
+def test_training_ceilings(limited: ServiceFactory) -> None:
+    svc = limited(
+        max_num_boost_round=10, max_depth_limit=4, rate_limit_train=100, max_active_jobs_per_user=0
+    )
+    alice, dataset_id = with_dataset(svc)
+
+    def train(**extra: object) -> httpx.Response:
+        return svc.client.post("/train", headers=auth(alice), json=train_body(dataset_id, **extra))
+
+    rounds = train(num_boost_round=11)
+    assert rounds.status_code == 422 and rounds.json()["details"] == {"limit": 10}
+    depth = train(xgb_params={"max_depth": 5})
+    assert depth.status_code == 422 and "max_depth" in depth.text
+    assert train(num_boost_round=10, xgb_params={"max_depth": 4}).status_code == 202
+
+
+def test_which_rule_a_request_spends() -> None:
+    settings = Settings(rate_limit_train=3, rate_limit_read=120, rate_limit_delete=30)
+    assert rule_for(settings, "POST", "/train") == Rule("train", 3)
+    assert rule_for(settings, "POST", "/models/{model_id}/retrain") == Rule("train", 3)
+    assert rule_for(settings, "DELETE", "/jobs/{job_id}") == Rule("delete", 30)
+    assert rule_for(settings, "GET", "/jobs/{job_id}") == Rule("read", 120)
+    assert rule_for(settings, "GET", "/status") is None
+    assert rule_for(settings, "POST", "/datasets") is None
+
+
+def test_memory_window_for_an_app_without_broker() -> None:
+    window = MemoryWindow()
+    assert [window.hit("k", 0.2)[0] for _ in range(3)] == [1, 2, 3]
+    assert window.hit("other", 0.2)[0] == 1
+    count, left = window.hit("k", 0.2)
+    assert count == 4 and 0 < left <= 0.2
+    time.sleep(0.25)  # a window is a span of time: nothing to poll for
+    assert window.hit("k", 0.2)[0] == 1
