@@ -1,0 +1,1 @@
+"""The HTTP API: app factory, error table, dependencies, schemas and routes."""

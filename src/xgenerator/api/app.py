@@ -1,0 +1,82 @@
+"""The application factory: one place that assembles routers, error handling and limits."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+
+import xgenerator
+from xgenerator import metrics
+from xgenerator.api import errors, headers, ratelimit
+from xgenerator.api.instrument import RequestTiming
+from xgenerator.api.limits import BodySizeLimit
+from xgenerator.api.routes import (
+    datasets,
+    feedback,
+    health,
+    jobs,
+    model_jobs,
+    models,
+    ops,
+    processing,
+    results,
+    stream,
+    users,
+)
+from xgenerator.context import Context, build_context
+from xgenerator.settings import Settings
+from xgenerator.ui import routes as ui
+
+UPLOAD_OVERHEAD = 64 * 1024  # multipart boundaries and form fields around the file
+
+
+def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
+    """Build the API. Tests pass their own `context`; otherwise one is built from settings."""
+    owns_context = context is None
+    ctx = context or build_context(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_context:
+            ctx.close()
+
+    app = FastAPI(
+        title="XGenerator",
+        version=xgenerator.__version__,
+        description="Train, track and serve XGBoost models asynchronously.",
+        lifespan=lifespan,
+        responses=errors.OPENAPI_RESPONSES,
+        # Must be given here: app-wide dependencies reach only routes included after them.
+        dependencies=[Depends(ratelimit.build(ctx))],
+    )
+    app.state.context = ctx
+    errors.install(app)
+    for module in (
+        health,
+        ops,
+        users,
+        datasets,
+        jobs,
+        models,
+        stream,
+        ui,
+        processing,
+        model_jobs,
+        feedback,
+        results,
+    ):
+        app.include_router(module.router)
+
+    def limit_for(method: str, path: str) -> int:
+        if method == "POST" and path.rstrip("/") == "/datasets":
+            return settings.max_upload_bytes + UPLOAD_OVERHEAD
+        return int(settings.max_body_mb * 1024 * 1024)
+
+    app.add_middleware(BodySizeLimit, limit_for=limit_for)
+    headers.install(app, settings.cors_origins)  # outside the size limit: its 413s get them too
+    app.state.metrics_registry, request_metrics = metrics.build_registry(ctx)
+    app.add_middleware(RequestTiming, metrics=request_metrics)  # outermost: sees 413s too
+    return app

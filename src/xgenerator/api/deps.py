@@ -1,0 +1,49 @@
+"""Typed dependencies: the shared context, a database session, and the authenticated user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+from sqlalchemy.orm import Session
+
+from xgenerator import users
+from xgenerator.context import Context
+from xgenerator.db.tables import User
+
+
+def get_context(request: Request) -> Context:
+    context: Context = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[Context, Depends(get_context)]
+
+
+def get_session(context: ContextDep) -> Iterator[Session]:
+    with context.db.session() as session:
+        yield session
+
+
+# scope="function": commit before the response goes out, so a client never reads stale state.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_current_user(
+    context: ContextDep,
+    x_api_key: Annotated[str | None, Header(description="Your API key")] = None,
+) -> User:
+    # Its own short transaction: a route's session must not hold the key lookup's locks.
+    with context.db.session() as session:
+        return users.authenticate(session, x_api_key)
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+# The page parameters of every list: at most 100 items a page (OWASP API4), and an offset
+# bounded well inside a 64-bit integer (a larger one overflowed SQLite's binding: a 500).
+MAX_OFFSET = 1_000_000_000
+PageLimit = Annotated[int, Query(ge=1, le=100, description="Items per page, at most 100")]
+PageOffset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip")]

@@ -1,0 +1,74 @@
+"""Jobs that run on a model: batch prediction over a dataset, and the model's report."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from xgenerator.api.deps import ContextDep, CurrentUser
+from xgenerator.api.routes.jobs import REPLAY, IdempotencyKey, accept
+from xgenerator.api.schemas.jobs import JobAccepted
+from xgenerator.api.schemas.model_jobs import PredictBatchRequest
+from xgenerator.errors import NotFound
+from xgenerator.jobs import batch, report
+
+router = APIRouter(tags=["models"])
+
+# A report is our own HTML, but model and column names in it come from users: even if
+# escaping failed somewhere, a browser must not run a script from it or fetch anything.
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+@router.post(
+    "/models/{model_id}/predict-batch",
+    status_code=202,
+    response_model=JobAccepted,
+    responses=REPLAY,
+)
+def predict_batch(
+    model_id: str,
+    body: PredictBatchRequest,
+    user: CurrentUser,
+    context: ContextDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> JobAccepted:
+    with context.db.session() as session:
+        job = batch.prepare_predict_batch(
+            session, user.id, model_id, body.dataset_id, body.output_name
+        )
+    return accept(
+        context, response, job, idempotency_key, {"model_id": model_id, **body.model_dump()}
+    )
+
+
+@router.post(
+    "/models/{model_id}/report", status_code=202, response_model=JobAccepted, responses=REPLAY
+)
+def create_report(
+    model_id: str,
+    user: CurrentUser,
+    context: ContextDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> JobAccepted:
+    with context.db.session() as session:
+        job = report.prepare_report(session, user.id, model_id)
+    return accept(context, response, job, idempotency_key, {"model_id": model_id})
+
+
+@router.get(
+    "/models/{model_id}/report",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}}},
+)
+def get_report(model_id: str, user: CurrentUser, context: ContextDep) -> Response:
+    """The latest succeeded report of the model, as HTML (404 `report_not_found` if none)."""
+    with context.db.session() as session:
+        artifact = report.latest_report(session, user.id, model_id)
+    if not context.store.exists(artifact.storage_key):
+        raise NotFound("report", model_id)
+    return Response(
+        context.store.get_bytes(artifact.storage_key),
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Security-Policy": REPORT_CSP},
+    )

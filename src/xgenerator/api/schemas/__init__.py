@@ -1,0 +1,13 @@
+"""Request and response bodies, split by direction: `XCreate` comes in, `XPublic` goes out."""
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Request(BaseModel):
+    """Unknown fields are refused: a client cannot set what it must not (status, owner, ...)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(from_attributes=True)

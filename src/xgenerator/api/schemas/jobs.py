@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from xgenerator.api.schemas import Request, Response
+from xgenerator.db.tables import Job, JobEvent
+from xgenerator.jobs.repository import COUNT_LIMIT
+
+Name = Field(min_length=1, max_length=200)
+
+
+class TrainRequest(Request):
+    model_name: str = Name
+    dataset_id: str = Field(min_length=1, max_length=64)
+    task_type: Literal["classification", "regression"]
+    target: str = Field(min_length=1, max_length=300)
+    features: list[str] | None = Field(default=None, max_length=2000)
+    exclude_features: list[str] | None = Field(default=None, max_length=2000)
+    xgb_params: dict[str, Any] = Field(default_factory=dict)
+    num_boost_round: int = Field(default=100, ge=1)
+    early_stopping_rounds: int | None = Field(default=None, ge=1)
+    test_size: float = Field(default=0.2, gt=0, lt=1)
+    user_id: str | None = Field(default=None, description="If given, must be the key's user")
+
+
+class RetrainRequest(Request):
+    dataset_id: str = Field(min_length=1, max_length=64)
+    num_boost_round: int | None = Field(default=None, ge=1)
+    xgb_params: dict[str, Any] | None = None
+    test_size: float | None = Field(default=None, gt=0, lt=1)
+
+
+class JobAccepted(Response):
+    job_id: str
+    job_type: str
+    status: str
+    created_at: datetime
+    message: str
+
+
+class Progress(Response):
+    percent: float = 0.0
+    round: int | None = None
+    total_rounds: int | None = None
+    message: str = ""
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+class JobError(Response):
+    error_type: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class JobSummary(Response):
+    job_id: str
+    job_type: str
+    status: str
+    user_id: str
+    model_name: str | None
+    created_at: datetime
+    completed_at: datetime | None
+    model_id: str | None
+    progress: Progress
+
+    @classmethod
+    def of(cls, job: Job) -> JobSummary:
+        return cls(
+            job_id=job.id,
+            job_type=job.job_type,
+            status=job.status,
+            user_id=job.user_id,
+            model_name=job.model_name,
+            created_at=job.created_at,
+            completed_at=job.completed_at,
+            model_id=job.model_id,
+            progress=Progress(**_progress(job)),
+        )
+
+
+def _progress(job: Job) -> dict[str, Any]:
+    keys = Progress.model_fields.keys()
+    return {k: v for k, v in (job.progress or {}).items() if k in keys}
+
+
+class JobDetail(JobSummary):
+    started_at: datetime | None
+    updated_at: datetime
+    train_config: dict[str, Any]
+    attempts: int
+    cancel_requested: bool
+    result: dict[str, Any] | None
+    error: JobError | None
+    celery_task_id: str | None
+    queue: str
+
+    @classmethod
+    def of(cls, job: Job) -> JobDetail:
+        summary = JobSummary.of(job).model_dump()
+        return cls(
+            **summary,
+            started_at=job.started_at,
+            updated_at=job.updated_at,
+            train_config=job.config,
+            attempts=job.attempts,
+            cancel_requested=job.cancel_requested,
+            result=job.result,
+            error=JobError(**job.error) if job.error else None,
+            celery_task_id=job.celery_task_id,
+            queue=job.queue,
+        )
+
+
+class JobList(Response):
+    jobs: list[JobSummary]
+    total: int = Field(description=f"Matching jobs, counted up to {COUNT_LIMIT:,}")
+    total_exact: bool = Field(
+        default=True, description=f"False past {COUNT_LIMIT:,} matching jobs: `total` is a floor"
+    )
+    limit: int
+    offset: int
+
+
+class JobEventPublic(Response):
+    id: int
+    at: datetime
+    event: str
+    status: str
+    message: str
+    attempt: int
+
+    @classmethod
+    def of(cls, row: JobEvent) -> JobEventPublic:
+        return cls(
+            id=row.id,
+            at=row.at,
+            event=row.event,
+            status=row.status,
+            message=row.message,
+            attempt=row.attempt,
+        )
+
+
+class JobEvents(Response):
+    job_id: str
+    events: list[JobEventPublic]
+
+
+class CancelResponse(Response):
+    message: str
+    job_id: str
+    previous_status: str
+    status: str
