@@ -1,0 +1,136 @@
+"""`Client`: the XGenerator API from Python, over httpx.
+
+client = Client("http://127.0.0.1:8000", api_key)
+dataset = client.datasets.upload("churn.csv")
+job = client.train(dataset, target="churned", model_name="churn")
+job.wait()                      # a progress bar; raises JobFailed / JobCancelled
+client.models.predict(job.info.model_id, frame)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+import httpx
+
+import xgenerator
+from xgenerator.client import errors
+from xgenerator.client.job import Job
+from xgenerator.client.resources import Datasets, Jobs, Models, Rows
+from xgenerator.client.types import Dataset, NewUser, Prediction, User
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class Client:
+    """One API key on one server. Use as a context manager, or call `close()`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        headers = {"User-Agent": f"xgenerator-client/{xgenerator.__version__}"}
+        if api_key:
+            headers["X-API-Key"] = api_key
+        self.http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+        self.datasets = Datasets(self)
+        self.jobs = Jobs(self)
+        self.models = Models(self)
+
+    @classmethod
+    def create_user(cls, base_url: str, username: str, email: str) -> NewUser:
+        """Register a user; the returned `api_key` is shown only this once."""
+        with cls(base_url) as anonymous:
+            body = anonymous.request("POST", "/users", json={"username": username, "email": email})
+        return NewUser.model_validate(body)
+
+    def me(self) -> User:
+        return User.model_validate(self.request("GET", "/users/me"))
+
+    def train(
+        self,
+        dataset: str | Dataset,
+        target: str,
+        *,
+        model_name: str,
+        task_type: Literal["classification", "regression"] = "classification",
+        num_boost_round: int = 100,
+        xgb_params: Mapping[str, Any] | None = None,
+        features: Sequence[str] | None = None,
+        exclude_features: Sequence[str] | None = None,
+        early_stopping_rounds: int | None = None,
+        test_size: float = 0.2,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """Submit a training job; it runs on a worker. `Job.wait()` follows it."""
+        body: dict[str, Any] = {
+            "dataset_id": dataset if isinstance(dataset, str) else dataset.dataset_id,
+            "target": target,
+            "model_name": model_name,
+            "task_type": task_type,
+            "num_boost_round": num_boost_round,
+            "xgb_params": dict(xgb_params or {}),
+            "test_size": test_size,
+        }
+        if features is not None:
+            body["features"] = list(features)
+        if exclude_features is not None:
+            body["exclude_features"] = list(exclude_features)
+        if early_stopping_rounds is not None:
+            body["early_stopping_rounds"] = early_stopping_rounds
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        accepted = self.request("POST", "/train", json=body, headers=headers)
+        return self.jobs.get(accepted["job_id"])
+
+    def predict(self, model_id: str, rows: Rows | pd.DataFrame) -> Prediction:
+        return self.models.predict(model_id, rows)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send a request; the JSON body of a success (None when empty), or an ApiError."""
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise errors.ConnectionFailed(f"{self.base_url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise errors.from_response(response)
+        return response.json() if response.content else None
+
+    def download(self, path: str, target: str | Path) -> Path:
+        """Stream a file the API serves (a model, a report, a job's file) to `target`."""
+        destination = Path(target)
+        try:
+            with self.http.stream("GET", path) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise errors.from_response(response)
+                with destination.open("wb") as out:
+                    for chunk in response.iter_bytes():
+                        out.write(chunk)
+        except httpx.TransportError as exc:
+            raise errors.ConnectionFailed(f"{self.base_url}: {exc}") from exc
+        return destination
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,148 @@
+"""`Job`: a handle on one job, to follow it live, wait for it, cancel it, fetch its files."""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from xgenerator.client import errors
+from xgenerator.client.progress import JobProgress
+from xgenerator.client.sse import StreamMessage, parse
+from xgenerator.client.types import JobEvent, JobInfo, JobResult, Model
+
+if TYPE_CHECKING:
+    from xgenerator.client.core import Client
+
+# The server sends a keep-alive every 15 s; a stream silent for longer is dead.
+STREAM_READ_TIMEOUT_S = 45.0
+MAX_RECONNECTS = 5
+
+
+class Job:
+    """A handle on a job: its last known state in `info`, and ways to follow it."""
+
+    def __init__(self, client: Client, info: JobInfo) -> None:
+        self.client = client
+        self.info = info
+
+    def __repr__(self) -> str:
+        return f"Job({self.id!r}, status={self.status!r})"
+
+    @property
+    def id(self) -> str:
+        return self.info.job_id
+
+    @property
+    def status(self) -> str:
+        return self.info.status
+
+    def refresh(self) -> JobInfo:
+        self.info = JobInfo.model_validate(self.client.request("GET", f"/jobs/{self.id}"))
+        return self.info
+
+    def cancel(self) -> JobInfo:
+        """Ask the job to stop: a queued job is cancelled at once, a running one within a
+        round (`wait()` then raises JobCancelled)."""
+        self.client.request("POST", f"/jobs/{self.id}/cancel")
+        return self.refresh()
+
+    def events(self) -> builtins.list[JobEvent]:
+        body = self.client.request("GET", f"/jobs/{self.id}/events")
+        return [JobEvent.model_validate(e) for e in body["events"]]
+
+    def history(self, max_points: int | None = None) -> builtins.list[dict[str, Any]]:
+        params = {"max_points": max_points} if max_points else None
+        points: builtins.list[dict[str, Any]] = self.client.request(
+            "GET", f"/jobs/{self.id}/history", params=params
+        )["points"]
+        return points
+
+    def stream(self, timeout: float | None = None, after_round: int = 0) -> Iterator[StreamMessage]:
+        """The job's live messages up to its final status, reconnecting (with the last id,
+        so nothing is missed or repeated) when the connection drops or the server closes it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        # "0-R": every event, but only the rounds after R (the stream's id format)
+        last_id: str | None = f"0-{after_round}" if after_round > 0 else None
+        failures = 0
+        while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise errors.WaitTimeout(f"job {self.id} still {self.status} after {timeout}s")
+            headers = {"Accept": "text/event-stream"}
+            if last_id:
+                headers["Last-Event-ID"] = last_id
+            read = (
+                STREAM_READ_TIMEOUT_S
+                if remaining is None
+                else min(STREAM_READ_TIMEOUT_S, remaining)
+            )
+            try:
+                with self.client.http.stream(
+                    "GET",
+                    f"/jobs/{self.id}/stream",
+                    headers=headers,
+                    timeout=httpx.Timeout(10.0, read=read),
+                ) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        raise errors.from_response(response)
+                    for message in parse(response.iter_lines()):
+                        failures = 0
+                        last_id = message.id or last_id
+                        if message.event == "status":
+                            self.info = self.info.model_copy(
+                                update={"status": message.data["status"]}
+                            )
+                        yield message
+                        if message.is_final_status:
+                            return
+            except httpx.TransportError as exc:
+                if deadline is not None and time.monotonic() >= deadline:
+                    continue  # the loop's check raises WaitTimeout
+                failures += 1
+                if failures > MAX_RECONNECTS:
+                    raise errors.ConnectionFailed(f"stream of job {self.id}: {exc}") from exc
+                time.sleep(min(0.5 * failures, 3.0))
+
+    def wait(self, timeout: float | None = None, progress: bool = True) -> JobInfo:
+        """Block until the job ends; its final state if it succeeded.
+
+        Raises JobFailed or JobCancelled (with the final state in `.job`), and WaitTimeout
+        after `timeout` seconds (the job itself goes on)."""
+        title = self.info.model_name or self.info.job_type
+        display = JobProgress(title) if progress else None
+        # Start where the job is: its rounds so far need not be replayed to draw a bar.
+        done = self.info.progress
+        with display if display is not None else nullcontext():
+            if display is not None:
+                display.progress(done.model_dump())
+            for message in self.stream(timeout, after_round=done.round or 0):
+                if display is not None:
+                    display.update(message)
+        info = self.refresh()
+        if info.status == "failed":
+            error = info.error
+            why = f"{error.error_type}: {error.message}" if error else "no error recorded"
+            raise errors.JobFailed(f"job {self.id} failed: {why}", info)
+        if info.status == "cancelled":
+            raise errors.JobCancelled(f"job {self.id} was cancelled", info)
+        return info
+
+    def result(self) -> JobResult:
+        """A finished job's result and the files it produced (409 while it runs)."""
+        return JobResult.model_validate(self.client.request("GET", f"/jobs/{self.id}/result"))
+
+    def download(self, name: str, target: str | Path) -> Path:
+        """Save one of the job's files (see `result().artifacts`)."""
+        return self.client.download(f"/jobs/{self.id}/artifacts/{name}", target)
+
+    def model(self) -> Model:
+        if not self.info.model_id:
+            raise errors.ClientError(f"job {self.id} has no model (status {self.status})")
+        return self.client.models.get(self.info.model_id)

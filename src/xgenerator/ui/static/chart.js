@@ -1,0 +1,86 @@
+// The training curve: train and validation metric per round, drawn as inline SVG.
+
+const NS = "http://www.w3.org/2000/svg";
+const MARGIN = { left: 58, right: 14, top: 12, bottom: 30 };
+const MAX_DRAWN = 600; // more points than pixels only slows the browser down
+
+function svg(tag, attributes = {}, text) {
+  const node = document.createElementNS(NS, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// "validation-logloss" -> "logloss"; the metrics a curve can show, in first-seen order.
+export function metricNames(points) {
+  const names = new Set();
+  for (const point of points) {
+    for (const key of Object.keys(point)) {
+      const at = key.indexOf("-");
+      if (key !== "round" && at > 0) names.add(key.slice(at + 1));
+    }
+  }
+  return [...names];
+}
+
+function thin(points) {
+  if (points.length <= MAX_DRAWN) return points;
+  const step = (points.length - 1) / (MAX_DRAWN - 1);
+  return Array.from({ length: MAX_DRAWN }, (_, i) => points[Math.round(i * step)]);
+}
+
+function label(value) {
+  const size = Math.abs(value);
+  if (size !== 0 && (size < 0.001 || size >= 100000)) return value.toExponential(2);
+  return value.toFixed(size >= 100 ? 0 : size >= 1 ? 2 : 4);
+}
+
+// Drawn at the element's own pixel width, so that text keeps its size on a phone.
+export function drawCurve(root, points, metric) {
+  root.replaceChildren();
+  const width = Math.max(280, Math.round(root.getBoundingClientRect().width) || 640);
+  const height = width < 500 ? 220 : 300;
+  root.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  const series = ["train", "validation"].map((name) => ({
+    name,
+    values: thin(points)
+      .filter((p) => typeof p[`${name}-${metric}`] === "number")
+      .map((p) => [p.round, p[`${name}-${metric}`]]),
+  }));
+  const all = series.flatMap((s) => s.values);
+  const { left, right, top, bottom } = MARGIN;
+  if (!all.length) {
+    root.append(svg("text", { x: width / 2, y: height / 2, class: "empty",
+                              "text-anchor": "middle" }, "waiting for the first round…"));
+    return;
+  }
+  const xs = all.map((v) => v[0]);
+  const ys = all.map((v) => v[1]);
+  let [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  if (x0 === x1) x1 = x0 + 1;
+  if (y0 === y1) { y0 -= 0.5; y1 += 0.5; }
+  const pad = (y1 - y0) * 0.05;
+  y0 = y0 >= 0 ? Math.max(0, y0 - pad) : y0 - pad; // a loss never dips below zero
+  y1 += pad;
+  const px = (x) => left + ((x - x0) / (x1 - x0)) * (width - left - right);
+  const py = (y) => top + (1 - (y - y0) / (y1 - y0)) * (height - top - bottom);
+
+  for (let i = 0; i <= 4; i += 1) {
+    const y = y0 + ((y1 - y0) * i) / 4;
+    root.append(svg("line", { x1: left, x2: width - right, y1: py(y), y2: py(y), class: "grid" }));
+    root.append(svg("text", { x: left - 6, y: py(y) + 4, "text-anchor": "end", class: "tick" },
+                    label(y)));
+  }
+  for (const x of [x0, Math.round((x0 + x1) / 2), x1]) {
+    root.append(svg("text", { x: px(x), y: height - 10, "text-anchor": "middle", class: "tick" },
+                    String(Math.round(x))));
+  }
+  root.append(svg("text", { x: left - 6, y: height - 10, "text-anchor": "end",
+                            class: "tick axis" }, "round"));
+  for (const { name, values } of series) {
+    if (!values.length) continue;
+    const d = values.map(([x, y], i) => `${i ? "L" : "M"}${px(x).toFixed(1)},${py(y).toFixed(1)}`);
+    root.append(svg("path", { d: d.join(" "), class: `series ${name}`,
+                              "data-points": String(values.length) }));
+  }
+}

@@ -1,0 +1,211 @@
+"""The client commands of the CLI against a live embedded server: output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner, Result
+
+from tests.live import csv_file, running_with_rounds, single_class_frame
+from tests.support import classification_frame, wait_for
+from xgenerator.cli import cli
+from xgenerator.client import Client
+from xgenerator.demo import LocalServer
+
+
+@pytest.fixture(scope="module")
+def api_key(server: LocalServer) -> str:
+    return Client.create_user(server.url, "carl", "carl@example.com").api_key
+
+
+@pytest.fixture
+def xgen(tmp_path: Path, server: LocalServer, api_key: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Runs `xgenerator ARGS` logged in (config in this test's tmp dir)."""
+    monkeypatch.setenv("XGEN_CLIENT_CONFIG", str(tmp_path / "config.json"))
+    monkeypatch.delenv("XGEN_CLIENT_URL", raising=False)
+    monkeypatch.delenv("XGEN_CLIENT_API_KEY", raising=False)
+    runner = CliRunner()
+
+    def run(*args: str) -> Result:
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+
+    result = run("login", "--url", server.url, "--api-key", api_key)
+    assert result.exit_code == 0, result.output
+    return run
+
+
+def as_json(result: Result) -> Any:
+    return json.loads(result.stdout)
+
+
+def test_login_saves_a_private_config_and_checks_the_key(
+    tmp_path: Path, server: LocalServer, api_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "nested" / "config.json"
+    monkeypatch.setenv("XGEN_CLIENT_CONFIG", str(config))
+    runner = CliRunner()
+    bad = runner.invoke(cli, ["login", "--url", server.url, "--api-key", "xg_nope"])
+    assert bad.exit_code == 3 and "error" in bad.stderr
+    assert not config.exists()
+    good = runner.invoke(cli, ["login", "--url", server.url, "--api-key", api_key, "--json"])
+    assert good.exit_code == 0, good.output
+    assert as_json(good)["username"] == "carl"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert json.loads(config.read_text()) == {"url": server.url, "api_key": api_key}
+    created = runner.invoke(
+        cli, ["signup", "newbie", "newbie@example.com", "--url", server.url, "--json"]
+    )
+    assert created.exit_code == 0, created.output
+    assert json.loads(config.read_text())["api_key"] == as_json(created)["api_key"]
+    assert (
+        as_json(
+            runner.invoke(
+                cli,
+                ["login", "--url", server.url, "--api-key", as_json(created)["api_key"], "--json"],
+            )
+        )["username"]
+        == "newbie"
+    )
+
+
+def test_not_logged_in_and_usage_errors_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XGEN_CLIENT_CONFIG", str(tmp_path / "none.json"))
+    monkeypatch.delenv("XGEN_CLIENT_URL", raising=False)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["jobs", "list"])
+    assert result.exit_code == 2 and "xgenerator login" in result.stderr
+    assert runner.invoke(cli, ["train", "--target", "y"]).exit_code == 2  # options missing
+    assert (
+        runner.invoke(cli, ["train", "-d", "x", "-t", "y", "-n", "m", "-p", "oops"]).exit_code == 2
+    )
+
+
+def test_the_environment_can_name_server_and_key(
+    tmp_path: Path, server: LocalServer, api_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XGEN_CLIENT_CONFIG", str(tmp_path / "none.json"))
+    monkeypatch.setenv("XGEN_CLIENT_URL", server.url)
+    monkeypatch.setenv("XGEN_CLIENT_API_KEY", api_key)
+    result = CliRunner().invoke(cli, ["jobs", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    assert isinstance(as_json(result), list)
+
+
+def test_datasets_commands(xgen: Any, tmp_path: Path) -> None:
+    path = csv_file(tmp_path, classification_frame(80), "people.csv")
+    uploaded = xgen("datasets", "upload", str(path), "--json")
+    assert uploaded.exit_code == 0, uploaded.output
+    dataset = as_json(uploaded)
+    assert dataset["dataset_name"] == "people" and dataset["row_count"] == 80
+    listed = as_json(xgen("datasets", "list", "--json"))
+    assert dataset["dataset_id"] in [d["dataset_id"] for d in listed]
+    shown = xgen("datasets", "show", dataset["dataset_id"])
+    assert shown.exit_code == 0 and "color" in shown.stdout and "categorical" in shown.stdout
+    assert xgen("datasets", "delete", dataset["dataset_id"]).exit_code == 0
+    missing = xgen("datasets", "show", dataset["dataset_id"], "--json")
+    assert missing.exit_code == 4
+    assert json.loads(missing.stderr)["error"] == "dataset_not_found"
+
+
+def test_train_wait_then_jobs_and_models(xgen: Any, tmp_path: Path) -> None:
+    frame = classification_frame(200)
+    dataset_id = as_json(xgen("datasets", "upload", str(csv_file(tmp_path, frame)), "--json"))[
+        "dataset_id"
+    ]
+    trained = xgen(
+        "train",
+        "-d",
+        dataset_id,
+        "-t",
+        "label",
+        "-n",
+        "cli-model",
+        "--rounds",
+        "15",
+        "-p",
+        "max_depth=3",
+        "-p",
+        "nthread=1",
+        "--wait",
+        "--json",
+    )
+    assert trained.exit_code == 0, trained.output
+    job = as_json(trained)
+    assert job["status"] == "succeeded" and job["model_id"]
+    human = xgen("jobs", "show", job["job_id"])
+    assert human.exit_code == 0 and "succeeded" in human.stdout and "accuracy" in human.stdout
+    detail = as_json(xgen("jobs", "show", job["job_id"], "--json"))
+    assert [e["event"] for e in detail["events"]] == ["submitted", "started", "succeeded"]
+    listed = as_json(xgen("jobs", "list", "--status", "succeeded", "--json"))
+    assert job["job_id"] in [j["job_id"] for j in listed]
+    assert "cli-model" in xgen("jobs", "list").stdout
+
+    model_id = job["model_id"]
+    assert model_id in [m["model_id"] for m in as_json(xgen("models", "list", "--json"))]
+    assert as_json(xgen("models", "show", model_id, "--json"))["num_boost_round"] == 15
+    saved = tmp_path / "m.ubj"
+    assert xgen("models", "download", model_id, "-o", str(saved)).exit_code == 0
+    assert saved.stat().st_size > 0
+    rows = csv_file(tmp_path, frame.drop(columns="label").head(12), "rows.csv")
+    predicted = as_json(xgen("models", "predict", model_id, str(rows), "--json"))
+    assert len(predicted["predictions"]) == 12
+    out = tmp_path / "predictions.csv"
+    assert xgen("models", "predict", model_id, str(rows), "-o", str(out)).exit_code == 0
+    written = pd.read_csv(out)
+    assert list(written.columns) == ["prediction", "p_no", "p_yes"] and len(written) == 12
+    assert xgen("models", "show", "0" * 32).exit_code == 4
+
+
+def test_a_failed_job_exits_1_with_its_error(xgen: Any, tmp_path: Path) -> None:
+    dataset_id = as_json(
+        xgen("datasets", "upload", str(csv_file(tmp_path, single_class_frame())), "--json")
+    )["dataset_id"]
+    result = xgen(
+        "train", "-d", dataset_id, "-t", "label", "-n", "bad", "--rounds", "3", "--wait", "--json"
+    )
+    assert result.exit_code == 1
+    assert as_json(result)["error"]["error_type"] == "SingleClass"
+    assert json.loads(result.stderr)["error"] == "job_failed"
+
+
+def test_watch_times_out_with_5_and_a_cancelled_job_exits_1(
+    xgen: Any, tmp_path: Path, server: LocalServer, api_key: str
+) -> None:
+    dataset_id = as_json(
+        xgen("datasets", "upload", str(csv_file(tmp_path, classification_frame(200))), "--json")
+    )["dataset_id"]
+    submitted = xgen(
+        "train",
+        "-d",
+        dataset_id,
+        "-t",
+        "label",
+        "-n",
+        "long",
+        "--rounds",
+        "100000",
+        "-p",
+        "nthread=1",
+        "-p",
+        "eta=0.001",
+        "--json",
+    )
+    assert submitted.exit_code == 0, submitted.output
+    job_id = as_json(submitted)["job_id"]
+    assert xgen("jobs", "watch", job_id, "--timeout", "0.5").exit_code == 5
+    with Client(server.url, api_key) as client:
+        job = client.jobs.get(job_id)
+        wait_for(lambda: running_with_rounds(job), 120, 0.2, "the job to run")
+    cancelled = xgen("jobs", "cancel", job_id, "--json")
+    assert cancelled.exit_code == 0 and as_json(cancelled)["cancel_requested"] is True
+    watched = xgen("jobs", "watch", job_id, "--json")
+    assert watched.exit_code == 1
+    assert as_json(watched)["status"] == "cancelled"
+    assert xgen("jobs", "cancel", job_id).exit_code == 3  # 409: already finished
