@@ -24,6 +24,13 @@ from xgenerator.db.tables import Job
 from xgenerator.settings import Settings
 from xgenerator.tasks.dispatch import CeleryDispatcher
 
+# A job that is still training when a test acts on it, on a fast machine too: ~6 s on an idle
+# 2-core machine here (a test acting within a second of its start), while the deadlines of
+# 120 s leave room for one twenty times slower. Checkpoints every 100 rounds, not every 5:
+# each saves the whole, growing model.
+LONG = {"rows": 10_000, "rounds": 4_000}
+LONG_CHECKPOINTS = {"checkpoint_every": 100}
+
 
 def jobs(context: Context) -> dict[str, Job]:
     with context.db.session() as session:
@@ -129,11 +136,11 @@ def test_a_job_whose_task_was_never_sent_still_runs(
 def test_redelivery_after_a_short_visibility_timeout_does_not_train_twice(
     rclient: TestClient, rcontext: Context, rsettings: Settings, start_worker: WorkerFactory
 ) -> None:
-    short = rsettings.model_copy(update={"visibility_timeout_s": 1.0})
+    short = rsettings.model_copy(update={"visibility_timeout_s": 1.0, **LONG_CHECKPOINTS})
     first = start_worker("v1", short)
     second = start_worker("v2", short)
-    user, dataset_id = dataset(rclient)
-    job_id = submit(rclient, user, dataset_id, 600, **SLOW)
+    user, dataset_id = dataset(rclient, rows=LONG["rows"])
+    job_id = submit(rclient, user, dataset_id, LONG["rounds"], **SLOW)
     wait_for(lambda: jobs(rcontext)[job_id].status == "running", 30, what="the job to start")
     # What any consumer of this Redis does periodically: put messages unacked for longer
     # than the visibility timeout back in their queue (kombu's sweep, run here on demand).
@@ -205,11 +212,12 @@ def test_postgresql_refusing_connections_during_training(
         update={
             "database_url": url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}"),
             "lease_s": 15.0,
+            **LONG_CHECKPOINTS,
         }
     )
     worker = start_worker("p1", proxied)
-    user, dataset_id = dataset(rclient)
-    job_id = submit(rclient, user, dataset_id, 400, **SLOW)
+    user, dataset_id = dataset(rclient, rows=LONG["rows"])
+    job_id = submit(rclient, user, dataset_id, LONG["rounds"], **SLOW)
     wait_for(
         lambda: ((jobs(rcontext)[job_id].progress or {}).get("round") or 0) >= 20,
         60,
@@ -268,15 +276,15 @@ def test_sigterm_requeues_jobs_that_outlast_the_grace_period(
     start_worker: WorkerFactory,
     grace: float,
 ) -> None:
-    impatient = rsettings.model_copy(update={"shutdown_grace_s": grace})
+    impatient = rsettings.model_copy(update={"shutdown_grace_s": grace, **LONG_CHECKPOINTS})
     leaving = start_worker("g1", impatient)
-    user, dataset_id = dataset(rclient)
-    job_id = submit(rclient, user, dataset_id, 300, **SLOW)
+    user, dataset_id = dataset(rclient, rows=LONG["rows"])
+    job_id = submit(rclient, user, dataset_id, LONG["rounds"], **SLOW)
     wait_for(lambda: jobs(rcontext)[job_id].status == "running", 30, what="the job to start")
     leaving.terminate()  # warm shutdown; past the grace period the job is handed back
     assert leaving.process is not None and leaving.process.returncode is not None
     assert jobs(rcontext)[job_id].status == "queued"
-    start_worker("g2")
+    start_worker("g2", impatient)
     wait_for(lambda: all_final(rcontext), 120, 0.2, "the job to finish elsewhere")
     [job] = check_invariants(rcontext)
     assert job.status == "succeeded" and job.attempts == 2
