@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from xgenerator.context import Context
 from xgenerator.db.tables import Job, utcnow
@@ -49,49 +50,34 @@ def _recover_expired_leases(context: Context, now: datetime, report: Report) -> 
     with context.db.session() as session:
         expired = repository.expired_leases(session, now)
     for job in expired:
-        with context.db.session() as session:
-            if job.cancel_requested:
-                if repository.transition(
-                    session,
-                    job.id,
-                    JobStatus.CANCELLED,
-                    event="cancelled",
-                    message="worker lost; cancel honoured",
-                    attempt=job.attempts,
-                ):
-                    report.cancelled.append(job.id)
-                    context.metrics.finished(job.job_type, JobStatus.CANCELLED)
-            elif job.attempts >= max_attempts:
-                error = {
-                    "error_type": "WorkerLost",
-                    "message": f"the worker running this job was lost {job.attempts} "
-                    f"times; giving up",
-                    "details": {"attempts": job.attempts},
-                }
-                if repository.transition(
-                    session,
-                    job.id,
-                    JobStatus.FAILED,
-                    event="failed",
-                    message="WorkerLost: attempts exhausted",
-                    attempt=job.attempts,
-                    error=error,
-                ):
-                    report.failed.append(job.id)
-                    context.metrics.finished(job.job_type, JobStatus.FAILED)
-            elif repository.transition(
-                session,
-                job.id,
-                JobStatus.QUEUED,
-                event="requeued",
-                message=f"lease of {job.worker_id} expired; retrying",
+        if job.cancel_requested:
+            _move(
+                context,
+                job,
+                JobStatus.CANCELLED,
+                report.cancelled,
+                event="cancelled",
+                message="worker lost; cancel honoured",
                 attempt=job.attempts,
-                worker_id=None,
-                lease_expires_at=None,
-            ):
-                report.requeued.append(job.id)
-    for job_id in report.requeued:
-        _send(context, job_id)
+            )
+        elif job.attempts >= max_attempts:
+            error = {
+                "error_type": "WorkerLost",
+                "message": f"the worker running this job was lost {job.attempts} times; giving up",
+                "details": {"attempts": job.attempts},
+            }
+            _move(
+                context,
+                job,
+                JobStatus.FAILED,
+                report.failed,
+                event="failed",
+                message="WorkerLost: attempts exhausted",
+                attempt=job.attempts,
+                error=error,
+            )
+        else:
+            _requeue(context, job, report.requeued, f"lease of {job.worker_id} expired; retrying")
 
 
 def _resend_stale_queued(
@@ -101,17 +87,15 @@ def _resend_stale_queued(
         stale = repository.stale_queued(session, older_than)
     for job in stale:
         if job.cancel_requested:
-            with context.db.session() as session:
-                if repository.transition(
-                    session,
-                    job.id,
-                    JobStatus.CANCELLED,
-                    event="cancelled",
-                    message="cancelled while queued",
-                    only_from=JobStatus.QUEUED,
-                ):
-                    report.cancelled.append(job.id)
-                    context.metrics.finished(job.job_type, JobStatus.CANCELLED)
+            _move(
+                context,
+                job,
+                JobStatus.CANCELLED,
+                report.cancelled,
+                event="cancelled",
+                message="cancelled while queued",
+                only_from=JobStatus.QUEUED,
+            )
             continue
         # Touch it first (compare-and-set on updated_at), so concurrent reconcilers send once.
         with context.db.session() as session:
@@ -130,6 +114,36 @@ def _resend_stale_queued(
             report.resent.append(job.id)
 
 
+def _move(
+    context: Context, job: Job, target: JobStatus, moved: list[str], **transition: Any
+) -> bool:
+    """One compare-and-set transition in its own transaction; a job that ended is counted in
+    the metrics only once that transaction committed."""
+    with context.db.session() as session:
+        changed = repository.transition(session, job.id, target, **transition)
+    if changed:
+        moved.append(job.id)
+        if target.is_final:
+            context.metrics.finished(job.job_type, target)
+    return changed
+
+
+def _requeue(context: Context, job: Job, moved: list[str], message: str) -> None:
+    """Back to `queued` for the next attempt (fenced by the current one), then sent again."""
+    if _move(
+        context,
+        job,
+        JobStatus.QUEUED,
+        moved,
+        event="requeued",
+        message=message,
+        attempt=job.attempts,
+        worker_id=None,
+        lease_expires_at=None,
+    ):
+        _send(context, job.id)
+
+
 def _send(context: Context, job_id: str) -> None:
     with context.db.session() as session:
         job = session.get(Job, job_id)
@@ -142,20 +156,7 @@ def release_worker_jobs(context: Context, hostname: str) -> list[str]:
     so the old process can no longer write; it stops at its next progress report)."""
     with context.db.session() as session:
         running = repository.running_on(session, f"{hostname}:")
-    released = []
+    released: list[str] = []
     for job in running:
-        with context.db.session() as session:
-            if repository.transition(
-                session,
-                job.id,
-                JobStatus.QUEUED,
-                event="requeued",
-                message=f"{hostname} shut down before the job finished",
-                attempt=job.attempts,
-                worker_id=None,
-                lease_expires_at=None,
-            ):
-                released.append(job.id)
-    for job_id in released:
-        _send(context, job_id)
+        _requeue(context, job, released, f"{hostname} shut down before the job finished")
     return released
