@@ -92,6 +92,24 @@ def test_csv_dialects(tmp_path: Path, content: bytes | str) -> None:
     assert pd.read_parquet(destination).to_dict("list") == {"a": [1, 2], "b": ["x", "y"]}
 
 
+def test_semicolon_files_may_use_decimal_commas(tmp_path: Path) -> None:
+    content = "price;qty;code;mixed\n12,5;3;007;1,5\nN/A;4;008;n/a\n -0,25 ;5;009;two\n99;6;010;3\n"
+    destination = tmp_path / "data.parquet"
+    result = ingest(upload(tmp_path, content), destination, LIMITS)
+    kinds = {c["name"]: c["dtype"] for c in result.schema["columns"]}
+    assert kinds == {"price": "float64", "qty": "int64", "code": "int64", "mixed": "string"}
+    frame = pd.read_parquet(destination)
+    assert frame["price"].tolist()[::2] == [12.5, -0.25] and frame["price"].tolist()[3] == 99.0
+    assert frame["price"].isna().tolist() == [False, True, False, False]
+    assert frame["mixed"].tolist()[::2] == ["1,5", "two"]
+
+
+def test_comma_files_keep_quoted_commas_as_text(tmp_path: Path) -> None:
+    destination = tmp_path / "data.parquet"
+    ingest(upload(tmp_path, 'a,b\n"1,5",x\n"2,5",y\n'), destination, LIMITS)
+    assert pd.read_parquet(destination)["a"].tolist() == ["1,5", "2,5"]
+
+
 def test_parquet_upload_is_normalized_and_rewritten(tmp_path: Path) -> None:
     frame = pd.DataFrame(
         {

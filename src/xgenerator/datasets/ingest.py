@@ -8,6 +8,8 @@ Choices callers can rely on:
 
 * CSV is parsed by pyarrow (fast, strict, one pass). The delimiter is a comma, unless the first line
   has no comma and exactly one of ``;`` or tab, which is then used.
+* A ``;``-separated file may write numbers with a decimal comma (``12,5``), as spreadsheets do in
+  much of Europe: a text column whose every value is such a number becomes float64.
 * Missing values: empty, NA, N/A, n/a, null, NULL, NaN, nan. ``true``/``false`` (also ``True``,
   ``TRUE``...) are booleans; 1/0 stay integers.
 * One small type vocabulary is stored, for CSV and Parquet alike: int64; float64 (floats, decimals,
@@ -168,7 +170,7 @@ def _read_csv(source: Path, head: bytes) -> pa.Table:
                 ),
             )
         _check_names(table.column_names, "csv")
-        return table
+        return _decimal_commas(table) if delimiter == ";" else table
     except UnicodeDecodeError as exc:  # pyarrow decodes column names lazily, in Python
         raise InvalidDataset(
             "The header row is not UTF-8 text; save the file as UTF-8.",
@@ -188,6 +190,21 @@ def _read_csv(source: Path, head: bytes) -> pa.Table:
             " per column (quote values that contain the delimiter).",
             {"reason": "ragged_rows", "line": line, "expected": expected, "actual": actual},
         ) from exc
+
+
+_DECIMAL_COMMA = r"^\s*[-+]?\d+(,\d+)?\s*$"
+
+
+def _decimal_commas(table: pa.Table) -> pa.Table:
+    """Text columns of numbers written with a decimal comma, as float64."""
+    for index, column in enumerate(table.columns):
+        if not pa.types.is_string(column.type) or column.null_count == len(column):
+            continue
+        if not pc.all(pc.match_substring_regex(column, _DECIMAL_COMMA)).as_py():
+            continue
+        numbers = pc.replace_substring(pc.utf8_trim_whitespace(column), ",", ".")
+        table = table.set_column(index, table.field(index).name, numbers.cast(pa.float64()))
+    return table
 
 
 def _first_ragged_row(source: Path, delimiter: str, expected: int) -> tuple[int, int] | None:
