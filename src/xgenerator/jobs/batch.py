@@ -13,9 +13,8 @@ from xgenerator.datasets import registry as datasets
 from xgenerator.db.tables import Job
 from xgenerator.errors import InvalidInput
 from xgenerator.jobs.derived import (
-    as_artifact,
     chunk_progress,
-    derived_dataset,
+    derived_outcome,
     new_parquet,
     open_parquet,
 )
@@ -74,18 +73,18 @@ class PredictBatchKind:
                 chunk_progress(runtime, "rows predicted"),
             )
         name = cfg.get("output_name") or f"{dataset.name} (predictions of {model.name})"
-        row = derived_dataset(context, job, name, key, written)
-        return Outcome(
+        return derived_outcome(
+            context,
+            job,
+            key,
+            written,
+            name=name,
+            filename="predictions.parquet",
             result={
                 "model_id": model.id,
                 "source_dataset_id": dataset.id,
-                "dataset_id": row.id,
-                "rows": written.rows,
                 "prediction_columns": columns,
             },
-            commit=lambda session: session.add(row),
-            artifacts=[as_artifact(context, "predictions.parquet", key)],
-            artifact_keys=[key],
         )
 
 

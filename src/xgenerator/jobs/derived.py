@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, Any
 
 import pyarrow.parquet as pq
 
@@ -13,8 +13,8 @@ from xgenerator.artifacts import ArtifactStore
 from xgenerator.context import Context
 from xgenerator.datasets import registry as datasets
 from xgenerator.datasets.stream import OnChunk, Written
-from xgenerator.db.tables import Dataset, Job
-from xgenerator.jobs.kinds import Artifact
+from xgenerator.db.tables import Job
+from xgenerator.jobs.kinds import Artifact, Outcome
 from xgenerator.jobs.runtime import Runtime
 
 
@@ -35,9 +35,8 @@ def open_parquet(store: ArtifactStore, key: str) -> Iterator[pq.ParquetFile]:
 @contextmanager
 def new_parquet(store: ArtifactStore) -> Iterator[tuple[str, IO[bytes]]]:
     """A new key and a handle to write a Parquet file to; a failure (or a cancel) part way
-    deletes the partial file. Once it is written, the caller lists the key in
-    `Outcome.artifact_keys` and adds its dataset row in `Outcome.commit`, so that a success
-    that is never recorded leaves nothing behind either."""
+    deletes the partial file. Once it is written, the caller returns `derived_outcome`, so
+    that a success that is never recorded leaves nothing behind either."""
     key = store.new_key("datasets", ".parquet")
     try:
         with store.open(key, "wb") as handle:
@@ -47,17 +46,29 @@ def new_parquet(store: ArtifactStore) -> Iterator[tuple[str, IO[bytes]]]:
         raise
 
 
-def derived_dataset(context: Context, job: Job, name: str, key: str, written: Written) -> Dataset:
-    """The unsaved dataset row for a file `new_parquet` wrote for `job`."""
-    size = context.store.size(key)
-    return datasets.derived_row(job.user_id, name[:200], key, size, written.schema, job.id)
-
-
 PARQUET = "application/vnd.apache.parquet"
 
 
-def as_artifact(context: Context, name: str, key: str) -> Artifact:
-    return Artifact(name=name, content_type=PARQUET, key=key, size=context.store.size(key))
+def derived_outcome(
+    context: Context,
+    job: Job,
+    key: str,
+    written: Written,
+    *,
+    name: str,
+    filename: str,
+    result: dict[str, Any],
+) -> Outcome:
+    """The outcome of a job whose product is the dataset `new_parquet` wrote at `key`: its row
+    is added in the transaction that marks the job succeeded, its file is the job's download
+    `filename`, and `result` gains the new dataset's id and row count."""
+    size = context.store.size(key)
+    row = datasets.derived_row(job.user_id, name[:200], key, size, written.schema, job.id)
+    return Outcome(
+        result={**result, "dataset_id": row.id, "rows": written.rows},
+        commit=lambda session: session.add(row),
+        artifacts=[Artifact(name=filename, content_type=PARQUET, key=key, size=size)],
+    )
 
 
 def chunk_progress(runtime: Runtime, what: str) -> OnChunk:

@@ -18,9 +18,8 @@ from xgenerator.datasets import registry as datasets
 from xgenerator.db.tables import Dataset, Job
 from xgenerator.errors import InvalidInput
 from xgenerator.jobs.derived import (
-    as_artifact,
     chunk_progress,
-    derived_dataset,
+    derived_outcome,
     new_parquet,
     open_parquet,
 )
@@ -132,19 +131,19 @@ def _normalize(
             chunk_progress(runtime, "rows (two passes)"),
         )
     name = options.get("output_name") or f"{dataset.name} (normalized)"
-    row = derived_dataset(context, job, name, key, written)
-    return Outcome(
+    return derived_outcome(
+        context,
+        job,
+        key,
+        written,
+        name=name,
+        filename="normalized.parquet",
         result={
             "operation": "normalize",
             "source_dataset_id": dataset.id,
-            "dataset_id": row.id,
-            "rows": written.rows,
             "method": method,
             "params": params,
         },
-        commit=lambda session: session.add(row),
-        artifacts=[as_artifact(context, "normalized.parquet", key)],
-        artifact_keys=[key],
     )
 
 
@@ -170,17 +169,14 @@ def _anomalies(
                 chunk_progress(runtime, "rows scored"),
             )
     name = options.get("output_name") or f"{dataset.name} (anomalies)"
-    row = derived_dataset(context, job, name, key, written)
-    return Outcome(
-        result={
-            "operation": "anomalies",
-            "source_dataset_id": dataset.id,
-            "dataset_id": row.id,
-            "summary": summary,
-        },
-        commit=lambda session: session.add(row),
-        artifacts=[as_artifact(context, "anomalies.parquet", key)],
-        artifact_keys=[key],
+    return derived_outcome(
+        context,
+        job,
+        key,
+        written,
+        name=name,
+        filename="anomalies.parquet",
+        result={"operation": "anomalies", "source_dataset_id": dataset.id, "summary": summary},
     )
 
 
