@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     rate_limit_train: int = Field(default=3, ge=1)
     rate_limit_read: int = Field(default=120, ge=1)
     rate_limit_delete: int = Field(default=30, ge=1)
+    # per client address: sign-up has no key to count by
+    rate_limit_signup: int = Field(default=10, ge=1)
     max_active_jobs_per_user: int = Field(default=20, ge=0)
     # Live API keys per user (POST /users/me/keys answers 409 past it; revoke one first).
     max_keys_per_user: int = Field(default=20, ge=1)

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from tests.ops.conftest import Service, ServiceFactory
 from tests.support import auth, classification_frame, create_user, upload, wait_for
 from xgenerator.api.ratelimit import MemoryWindow, Rule, rule_for
-from xgenerator.db.tables import Job
+from xgenerator.db.tables import Job, User
 from xgenerator.errors import QuotaExceeded
 from xgenerator.jobs import submit
 from xgenerator.settings import Settings
@@ -114,6 +114,18 @@ def test_deletes_are_limited(limited: ServiceFactory) -> None:
         assert svc.client.delete(f"/jobs/{job_id}", headers=auth(alice)).status_code == 200
     assert_limited(svc.client.delete(f"/jobs/{jobs[2]}", headers=auth(alice)), "delete")
     assert svc.client.get(f"/jobs/{jobs[2]}", headers=auth(alice)).json()["status"] == "queued"
+
+
+def test_sign_up_is_limited_per_client_address(limited: ServiceFactory) -> None:
+    first = limited(rate_limit_signup=2)
+    second = limited(rate_limit_signup=2)  # another API process: the counter is shared
+    created = [create_user(first.client, "user1"), create_user(second.client, "user2")]
+    answer = first.client.post("/users", json={"username": "user3", "email": "user3@example.com"})
+    assert_limited(answer, "signup")
+    # the users created still work; their own requests spend their keys' budgets
+    assert all(first.client.get("/users/me", headers=auth(u)).status_code == 200 for u in created)
+    with first.context.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(User)) == 2
 
 
 def test_a_wrong_secret_does_not_spend_the_owners_budget(limited: ServiceFactory) -> None:
@@ -225,6 +237,7 @@ def test_which_rule_a_request_spends() -> None:
     assert rule_for(settings, "POST", "/models/{model_id}/retrain") == Rule("train", 3)
     assert rule_for(settings, "DELETE", "/jobs/{job_id}") == Rule("delete", 30)
     assert rule_for(settings, "GET", "/jobs/{job_id}") == Rule("read", 120)
+    assert rule_for(settings, "POST", "/users") == Rule("signup", settings.rate_limit_signup)
     assert rule_for(settings, "GET", "/status") is None
     assert rule_for(settings, "POST", "/datasets") is None
 

@@ -2,8 +2,10 @@
 
 Rules (settings, per `rate_limit_window_s`): `POST /train` and `POST /models/{id}/retrain`
 share the `train` budget (3); `DELETE /jobs/{id}` has `delete` (30); every other GET has `read`
-(120). Operator endpoints and requests without an API key are not limited here (the latter
-are refused by authentication anyway).
+(120). Sign-up (`POST /users`) has no key yet, so its `signup` budget (10) is per client
+address (behind a proxy, run uvicorn with --proxy-headers so that this is the real client).
+Operator endpoints and other requests without an API key are not limited here (they are
+refused by authentication anyway).
 
 The counters live in the broker's Redis in both modes: in Redis mode that shares them across
 API processes and hosts; in embedded mode the private Redis is always there, so one code path
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 UNLIMITED_PATHS = frozenset({"/health", "/status", "/metrics"})
 TRAIN_ROUTES = frozenset({("POST", "/train"), ("POST", "/models/{model_id}/retrain")})
 DELETE_ROUTES = frozenset({("DELETE", "/jobs/{job_id}")})
+SIGNUP_ROUTES = frozenset({("POST", "/users")})
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ def rule_for(settings: Settings, method: str, route: str) -> Rule | None:
         return Rule("train", settings.rate_limit_train)
     if (method, route) in DELETE_ROUTES:
         return Rule("delete", settings.rate_limit_delete)
+    if (method, route) in SIGNUP_ROUTES:
+        return Rule("signup", settings.rate_limit_signup)
     if method in ("GET", "HEAD"):
         return Rule("read", settings.rate_limit_read)
     return None
@@ -108,14 +113,19 @@ class RateLimiter:
 
     def __call__(self, request: Request, response: Response) -> None:
         settings = self.settings
-        api_key = request.headers.get("x-api-key")
         route = getattr(request.scope.get("route"), "path", None)
-        if not settings.rate_limit_enabled or not api_key or route is None:
+        if not settings.rate_limit_enabled or route is None:
             return
         rule = rule_for(settings, request.method, route)
         if rule is None:
             return
-        bucket = hashlib.sha256(api_key.encode()).hexdigest()[:32]
+        if rule.name == "signup":
+            caller = request.client.host if request.client else "unknown"
+        else:
+            caller = request.headers.get("x-api-key") or ""
+        if not caller:
+            return
+        bucket = hashlib.sha256(caller.encode()).hexdigest()[:32]
         try:
             count, left = self.window.hit(
                 f"xgen:rl:{rule.name}:{bucket}", settings.rate_limit_window_s
