@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from xgenerator.client import (
     AuthenticationError,
     Client,
     ConflictError,
+    Job,
     JobCancelled,
     JobFailed,
     NotFoundError,
@@ -94,12 +96,31 @@ def test_wait_raises_job_failed_with_the_error(client: Client) -> None:
     assert "SingleClass" in str(err.value)
 
 
+def wait_ends_in_time(job: Job, timeout: float) -> BaseException | None:
+    """How `job.wait(timeout)` ended, if it ended within 30 s (run in a thread, so that a
+    wait that ignores its deadline fails the test instead of hanging it)."""
+    ended: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            job.wait(timeout=timeout, progress=False)
+        except BaseException as exc:
+            ended.append(exc)
+
+    waiting = threading.Thread(target=wait, daemon=True)
+    waiting.start()
+    waiting.join(timeout=30)
+    return ended[0] if ended else None
+
+
 def test_wait_times_out_then_cancel_raises_job_cancelled(client: Client) -> None:
     dataset = client.datasets.upload(classification_frame(200), "long")
     job = long_job(client, dataset.dataset_id)
-    with pytest.raises(WaitTimeout):
-        job.wait(timeout=0.5, progress=False)
+    assert isinstance(wait_ends_in_time(job, 0.5), WaitTimeout)
     wait_for(lambda: running_with_rounds(job), 120, 0.2, "the job to run")
+    # A running job's stream never goes quiet, so no read timeout ends the wait: the deadline
+    # itself must (before, the wait lasted until the server closed the stream, minutes later).
+    assert isinstance(wait_ends_in_time(job, 0.5), WaitTimeout)
     job.cancel()
     with pytest.raises(JobCancelled) as err:
         job.wait(timeout=120, progress=True)

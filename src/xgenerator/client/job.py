@@ -92,7 +92,7 @@ class Job:
                     if response.status_code >= 400:
                         response.read()
                         raise errors.from_response(response)
-                    for message in parse(response.iter_lines()):
+                    for message in parse(_until(deadline, response.iter_lines(), self)):
                         failures = 0
                         last_id = message.id or last_id
                         if message.event == "status":
@@ -146,3 +146,12 @@ class Job:
         if not self.info.model_id:
             raise errors.ClientError(f"job {self.id} has no model (status {self.status})")
         return self.client.models.get(self.info.model_id)
+
+
+def _until(deadline: float | None, lines: Iterator[str], job: Job) -> Iterator[str]:
+    """The stream's lines up to the deadline. A running job's stream never goes quiet long
+    enough for the read timeout to fire, so the deadline is checked line by line."""
+    for line in lines:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise errors.WaitTimeout(f"job {job.id} still {job.status} at its deadline")
+        yield line
