@@ -55,17 +55,18 @@ def test_stop_does_not_wait_for_open_streams(tmp_path: Path) -> None:
             wait_for(lambda: running_with_rounds(job), 120, 0.2, "the job to run")
 
             outcome: list[BaseException] = []
+            streaming = threading.Event()
 
             def follow() -> None:
                 try:
                     for _ in job.stream():
-                        pass
+                        streaming.set()
                 except ClientError as exc:
                     outcome.append(exc)
 
             follower = threading.Thread(target=follow, daemon=True)
             follower.start()
-            time.sleep(1.0)
+            assert streaming.wait(60), "the stream never delivered a message"
             started = time.monotonic()
             server.stop(grace=60)
             assert time.monotonic() - started < 20
