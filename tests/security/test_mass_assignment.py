@@ -219,6 +219,9 @@ def test_an_unexpected_error_shows_no_traceback(settings: Settings, context: Con
         "details": None,
     }
     assert "secret" not in response.text and "Traceback" not in response.text
+    # the headers every other answer carries, though Starlette sends this one itself
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
 
 
 @SQLITE_ONLY

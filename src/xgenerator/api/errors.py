@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from xgenerator.api.headers import DEFAULT_HEADERS
 from xgenerator.errors import (
     Conflict,
     Forbidden,
@@ -108,7 +109,12 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
-    return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
+    # Starlette answers this one from its outermost middleware, outside SecurityHeaders.
+    return JSONResponse(
+        error_body("internal_error", "internal server error"),
+        status_code=500,
+        headers=DEFAULT_HEADERS,
+    )
 
 
 def install(app: FastAPI) -> None:
