@@ -55,13 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     s3 = S3Server(workdir / "moto.log")
     s3.start()
     database = ThrowawayDatabase("postgresql", workdir)
-    settings = Settings(  # type: ignore[arg-type]
+    settings = Settings(
         data_dir=workdir / "data",
         database_url=database.url,
         broker_url=REDIS_URL,
         rate_limit_enabled=False,
         max_active_jobs_per_user=0,
-        **s3.new_bucket(),
+        **s3.new_bucket(),  # type: ignore[arg-type]
     )
     api_port = free_port()
     api = HttpServer(

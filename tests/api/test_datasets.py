@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import pickle
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -131,7 +132,7 @@ def test_upload_limit_applies_to_chunked_bodies(client: TestClient, context: Con
         f'filename="d.csv"\r\nContent-Type: text/csv\r\n\r\na,b\r\n'
     ).encode()
 
-    def body() -> object:
+    def body() -> Iterator[bytes]:
         yield head
         for _ in range(7):
             yield b"1,2\n" * (256 * 1024)  # 1 MiB per chunk, no Content-Length

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -78,7 +79,8 @@ def test_train_wait_predict_download(client: Client, tmp_path: Path) -> None:
     assert model.model_id in {m.model_id for m in client.models.list(name="churn")}
     rows = frame.drop(columns="label").head(8)
     by_frame = client.models.predict(info.model_id, rows)
-    by_rows = client.predict(info.model_id, rows.replace({np.nan: None}).to_dict("records"))
+    records = cast(list[dict[str, Any]], rows.replace({np.nan: None}).to_dict("records"))
+    by_rows = client.predict(info.model_id, records)
     assert by_frame.predictions == by_rows.predictions
     assert len(by_frame.predictions) == 8 and by_frame.probabilities is not None
 

@@ -74,7 +74,7 @@ def drive(
             )
     with context.db.session() as session:
         error = {"error_type": "Boom", "message": "it broke", "details": None}
-        extra = {"error": error} if final == JobStatus.FAILED else {}
+        extra: dict[str, Any] = {"error": error} if final == JobStatus.FAILED else {}
         assert repository.transition(
             session, job_id, final, event=final.value, attempt=attempt, **extra
         )

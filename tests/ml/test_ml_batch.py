@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,9 @@ def test_chunks_equal_online_predictions(
     # the input rows come back unchanged, in order
     pd.testing.assert_frame_equal(result[list(frame.columns)], frame, check_dtype=False)
     records = frame[features].astype(object).where(frame[features].notna(), None)
-    online = predict(bundle, rows_to_frame(records.to_dict(orient="records")))
+    online = predict(
+        bundle, rows_to_frame(cast(list[dict[str, object]], records.to_dict("records")))
+    )
     assert result["prediction"].tolist() == online.predictions
     if online.probabilities is not None:
         for cls in online.probabilities[0]:

@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from sqlalchemy import func, select
 
@@ -49,7 +49,7 @@ def with_dataset(svc: Service, name: str = "alice") -> tuple[dict[str, str], str
     return user, dataset_id
 
 
-def assert_limited(response: httpx.Response, rule: str, window_s: float = 60) -> None:
+def assert_limited(response: httpx2.Response, rule: str, window_s: float = 60) -> None:
     assert response.status_code == 429, response.text
     body = response.json()
     assert body["error"] == "rate_limited"
@@ -221,7 +221,7 @@ def test_training_ceilings(limited: ServiceFactory) -> None:
     )
     alice, dataset_id = with_dataset(svc)
 
-    def train(**extra: object) -> httpx.Response:
+    def train(**extra: object) -> httpx2.Response:
         return svc.client.post("/train", headers=auth(alice), json=train_body(dataset_id, **extra))
 
     rounds = train(num_boost_round=11)

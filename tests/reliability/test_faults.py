@@ -82,7 +82,7 @@ def test_sigkill_workers_ten_times_every_job_succeeds_once_from_checkpoints(
         if not victims:
             time.sleep(0.05)
             continue
-        name = victims[0].worker_id.split("@", 1)[0]  # "k1@host:pid"
+        name = (victims[0].worker_id or "").split("@", 1)[0]  # "k1@host:pid"
         workers[name].kill()
         kills += 1
         workers[name] = start_worker(name, settings)

@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -43,6 +43,12 @@ OWNER_CHOICE: dict[tuple[str, str], dict[str, str]] = {
 # A valid body per route that takes one, so that Bob's request fails on ownership and not on
 # validation. `dataset_id` is the caller's own dataset: only the path names Alice's object.
 Body = Callable[[World, str], dict[str, Any]]
+
+
+def no_body(world: World, dataset_id: str) -> dict[str, Any]:
+    return {}
+
+
 BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/models/{model_id}/predict"): lambda w, d: {"rows": ROWS, "log": True},
     ("POST", "/models/{model_id}/retrain"): lambda w, d: {"dataset_id": d, "num_boost_round": 3},
@@ -92,14 +98,14 @@ def owner_url(op: Operation, world: World) -> str:
 
 def send(
     client: TestClient, op: Operation, url: str, headers: dict[str, str], body: dict[str, Any]
-) -> httpx.Response:
+) -> httpx2.Response:
     kwargs: dict[str, Any] = {"headers": headers}
     if op.has_body:
         kwargs["json"] = body
     return client.request(op.method, url, **kwargs)
 
 
-def assert_error_shape(response: httpx.Response) -> dict[str, Any]:
+def assert_error_shape(response: httpx2.Response) -> dict[str, Any]:
     body: dict[str, Any] = response.json()
     assert set(body) == {"error", "message", "details"}, body
     return body
@@ -228,7 +234,8 @@ def test_every_route_outside_the_allow_list_needs_a_valid_key(
     for op in openapi.operations(spec):
         if op.public:
             continue
-        body = BODIES.get((op.method, op.path), lambda w, d: {})(world, world.ids["dataset_id"])
+        make_body = BODIES.get((op.method, op.path), no_body)
+        body = make_body(world, world.ids["dataset_id"])
         url = owner_url(op, world)
         for headers in bad_keys:
             if op.path == "/datasets" and op.method == "POST":

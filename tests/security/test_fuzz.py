@@ -95,7 +95,7 @@ def install_hooks(schema: schemathesis.BaseSchema, world: World) -> None:
 
 
 @schemathesis.check
-def error_shape(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+def error_shape(ctx: CheckContext, response: Response, case: Case[Any]) -> bool | None:
     """Every error answer is exactly {error, message, details}, whatever the route."""
     if response.status_code < 400:
         return None
@@ -152,7 +152,7 @@ def fuzzed(
         context.close()
 
 
-def fuzz(operation: schemathesis.APIOperation) -> None:
+def fuzz(operation: schemathesis.APIOperation[Any, Any, Any, Any]) -> None:
     """Seeded, bounded Hypothesis run of one operation, valid and invalid data mixed."""
     cases = st.one_of(
         operation.as_strategy(GenerationMode.POSITIVE),
@@ -169,7 +169,7 @@ def fuzz(operation: schemathesis.APIOperation) -> None:
         phases=[hypothesis.Phase.generate, hypothesis.Phase.shrink],
     )
     @hypothesis.given(case=cases)
-    def run(case: Case) -> None:
+    def run(case: Case[Any]) -> None:
         case.call_and_validate(additional_checks=[error_shape])
 
     run()
@@ -178,7 +178,7 @@ def fuzz(operation: schemathesis.APIOperation) -> None:
 # CI's bound (about 12 s a database on two busy cores); a longer local run is not cut off.
 @pytest.mark.timeout(90 if EXAMPLES <= 20 else 0)
 def test_fuzz_every_operation(fuzzed: Fuzzed) -> None:
-    operations = [result.ok() for result in fuzzed.schema.get_all_operations()]
+    operations = [result.ok() for result in fuzzed.schema.get_all_operations()]  # type: ignore[union-attr]
     assert len(operations) >= 30
     failures = []
     for operation in operations:

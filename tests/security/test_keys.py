@@ -62,7 +62,7 @@ def dump_database(context: Context) -> str:
 def dump_redis(settings: Settings) -> bytes:
     client = redis_client(str(settings.broker_url))
     try:
-        parts: list[bytes] = []
+        parts: list[bytes | str] = []
         for key in client.scan_iter():
             parts.append(key)
             kind = client.type(key)
@@ -73,7 +73,7 @@ def dump_redis(settings: Settings) -> bytes:
             elif kind == b"hash":
                 for field, value in client.hgetall(key).items():
                     parts += [field, value]
-        return b"\n".join(parts)
+        return b"\n".join(p if isinstance(p, bytes) else p.encode() for p in parts)
     finally:
         client.close()
 

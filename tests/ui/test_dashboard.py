@@ -171,7 +171,7 @@ def test_models_and_datasets_pages(
         page.click("#download")
     saved = tmp_path / "model.ubj"
     download.value.save_as(saved)
-    assert saved.stat().st_size > 0 and info.model_id in download.value.suggested_filename
+    assert saved.stat().st_size > 0 and (info.model_id or "?") in download.value.suggested_filename
     expect(page.locator("#report button")).to_have_text("Create a report")
     page.screenshot(path=str(artifacts / "model-page.png"), full_page=True)
 
