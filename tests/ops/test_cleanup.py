@@ -36,6 +36,32 @@ def count(service: Service, table: type) -> int:
         return session.scalar(select(func.count()).select_from(table)) or 0
 
 
+def add_model(
+    service: Service, user_id: str, job_id: str, storage_key: str, dataset_id: str | None = None
+) -> None:
+    """A registry row, enough for retention to see (its booster file is the caller's)."""
+    with service.context.db.session() as session:
+        session.add(
+            Model(
+                user_id=user_id,
+                job_id=job_id,
+                name="m",
+                task_type="regression",
+                target="y",
+                features=[],
+                params={},
+                metrics={},
+                history=[],
+                labels=None,
+                row_count=1,
+                num_boost_round=1,
+                storage_key=storage_key,
+                xgboost_version="3",
+                dataset_id=dataset_id,
+            )
+        )
+
+
 def add_artifact(service: Service, job_id: str, name: str = "report.json") -> str:
     store = service.context.store
     key = store.new_key("results", ".json")
@@ -134,25 +160,7 @@ def test_artifacts_go_with_their_job_and_models_stay(service: ServiceFactory) ->
     store.put_bytes(f"checkpoints/{old}.ubj", b"left behind by a lost worker")
     model_key = store.new_key("models", ".ubj")
     store.put_bytes(model_key, b"booster")
-    with svc.context.db.session() as session:
-        session.add(
-            Model(
-                user_id=alice,
-                job_id=old,
-                name="m",
-                task_type="regression",
-                target="y",
-                features=[],
-                params={},
-                metrics={},
-                history=[],
-                labels=None,
-                row_count=1,
-                num_boost_round=1,
-                storage_key=model_key,
-                xgboost_version="3",
-            )
-        )
+    add_model(svc, alice, old, model_key)
     # One artifact file is already gone (a crash after an earlier commit): not an error.
     store.delete(old_keys[1])
 
@@ -194,26 +202,7 @@ def test_unused_datasets_expire_only_when_enabled(service: ServiceFactory) -> No
         )
     # this job expires now, which leaves its dataset unused: both go in the same run
     add_job(svc.context, alice, "failed", days_ago(40), dataset_id=orphaned)
-    with svc.context.db.session() as session:
-        session.add(
-            Model(
-                user_id=alice,
-                job_id="j",
-                name="m",
-                task_type="regression",
-                target="y",
-                features=[],
-                params={},
-                metrics={},
-                history=[],
-                labels=None,
-                row_count=1,
-                num_boost_round=1,
-                storage_key="k",
-                xgboost_version="3",
-                dataset_id=used_by_model,
-            )
-        )
+    add_model(svc, alice, "j", "k", dataset_id=used_by_model)
 
     report = run_cleanup(svc.context, NOW)
 
