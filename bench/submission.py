@@ -17,8 +17,8 @@ from bench.data import TARGET, classification_frame
 from bench.loadgen import Request, load
 from bench.report import Row, Sample, Target, seconds
 from bench.training import train_body
-from xgenerator.broker import queue_keys
-from xgenerator.tasks.app import QUEUES
+from xgenerator.jobs.queues import QUEUES
+from xgenerator.ops.broker import queue_keys
 
 NAME = "submission"
 WARMUP = 30

@@ -24,7 +24,7 @@ from bench.common import Bench, Stack, headers, log, run_json_script
 from bench.data import TARGET, classification_frame
 from bench.procfs import child_pids, cpu_seconds
 from bench.report import Row, Sample, Target, describe_time, seconds
-from xgenerator.datasets import registry as datasets
+from xgenerator.datasets import repository as datasets
 
 NAME = "training"
 FINAL = ("succeeded", "failed", "cancelled")

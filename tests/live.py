@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from tests.support import classification_frame, require_service
+from xgenerator.cli.demo import LocalServer
 from xgenerator.client import Client, Job
-from xgenerator.demo import LocalServer
 from xgenerator.embedded import find_redis_server
 from xgenerator.errors import ConfigurationError
 

@@ -1,3 +1,3 @@
-from xgenerator.cli import main
+from xgenerator.cli.main import main
 
 main()

@@ -12,9 +12,9 @@ from typing import Protocol
 import redis
 
 from xgenerator.artifacts import ArtifactStore, open_store
-from xgenerator.broker import redis_client
 from xgenerator.db.engine import Database
-from xgenerator.metrics import JobMetrics
+from xgenerator.ops.broker import redis_client
+from xgenerator.ops.prometheus import JobMetrics
 from xgenerator.settings import Settings
 
 

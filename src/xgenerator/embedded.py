@@ -22,8 +22,8 @@ from pathlib import Path
 import redis
 
 from xgenerator.errors import ConfigurationError
+from xgenerator.jobs.queues import CPU_QUEUES
 from xgenerator.settings import Settings
-from xgenerator.tasks.app import CPU_QUEUES
 
 log = logging.getLogger(__name__)
 

@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     # Embedded mode
     redis_server: str | None = None
 
-    # Retention (jobs/cleanup.py): finished jobs, their events and result artifacts are deleted
+    # Retention (jobs/kinds/cleanup.py): finished jobs, their events and result artifacts are deleted
     # this long after they finished; models stay until their owner deletes them. Datasets no
     # job or model refers to are expired only when `retention_unused_dataset_days` is set.
     retention_succeeded_days: float = Field(default=90, gt=0)
@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     # e.g. https://app.example.com). Empty: no CORS at all; the dashboard is same-origin.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    # Rate limits per API key and window (api/ratelimit.py), counted in the broker's Redis;
+    # Rate limits per API key and window (api/rate_limit.py), counted in the broker's Redis;
     # quotas on what one user may have in flight (0 = no quota).
     rate_limit_enabled: bool = True
     rate_limit_window_s: float = Field(default=60, gt=0)

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.live import live_server
-from xgenerator.demo import LocalServer
+from xgenerator.cli.demo import LocalServer
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ from typer.testing import CliRunner, Result
 
 from tests.live import csv_file, running_with_rounds, single_class_frame
 from tests.support import classification_frame, wait_for
-from xgenerator.cli import cli
+from xgenerator.cli.demo import LocalServer
+from xgenerator.cli.main import cli
 from xgenerator.client import Client
-from xgenerator.demo import LocalServer
 
 
 @pytest.fixture(scope="module")

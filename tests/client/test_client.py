@@ -14,6 +14,7 @@ import xgboost as xgb
 
 from tests.live import FAST, csv_file, long_job, running_with_rounds, single_class_frame
 from tests.support import classification_frame, wait_for
+from xgenerator.cli.demo import LocalServer
 from xgenerator.client import (
     AuthenticationError,
     Client,
@@ -25,7 +26,6 @@ from xgenerator.client import (
     ValidationError,
     WaitTimeout,
 )
-from xgenerator.demo import LocalServer
 
 
 @pytest.fixture(scope="module")

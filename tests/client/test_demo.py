@@ -13,8 +13,8 @@ from pathlib import Path
 
 from tests.live import SERVER_ENV, long_job, running_with_rounds
 from tests.support import classification_frame, wait_for
+from xgenerator.cli.demo import LocalServer
 from xgenerator.client import Client, ClientError, ConnectionFailed
-from xgenerator.demo import LocalServer
 
 
 def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from xgenerator.datasets import processing
+from xgenerator.datasets import operations
 from xgenerator.datasets.ingest import describe
 
 
@@ -42,7 +42,7 @@ def mixed_frame(rows: int = 300, seed: int = 3) -> pd.DataFrame:
 def test_profile_matches_pandas() -> None:
     frame = mixed_frame()
     steps: list[tuple[int, int]] = []
-    result = processing.profile(
+    result = operations.profile(
         lambda cols: frame[cols], list(frame.columns), 3, lambda d, t: steps.append((d, t))
     )
     json.dumps(result, allow_nan=False)  # JSON-safe
@@ -54,7 +54,7 @@ def test_profile_matches_pandas() -> None:
     assert a["mean"] == pytest.approx(frame["a"].mean())
     assert a["std"] == pytest.approx(frame["a"].std())
     assert a["min"] == pytest.approx(frame["a"].min()) and a["max"] == frame["a"].max()
-    for q in processing.QUANTILES:
+    for q in operations.QUANTILES:
         assert a["quantiles"][f"{q:g}"] == pytest.approx(frame["a"].quantile(q))
     c = by_name["c"]
     assert c["kind"] == "categorical" and c["nulls"] == frame["c"].isna().sum()
@@ -71,7 +71,7 @@ def test_profile_matches_pandas() -> None:
 
 def test_profile_of_empty_and_constant_columns_has_no_nan() -> None:
     frame = pd.DataFrame({"n": [np.nan, np.nan], "k": [1.0, 1.0]})
-    result = processing.profile(lambda cols: frame[cols], ["n", "k"], 5, lambda d, t: None)
+    result = operations.profile(lambda cols: frame[cols], ["n", "k"], 5, lambda d, t: None)
     json.dumps(result, allow_nan=False)
     n, k = result["columns"]
     assert n["mean"] is None and n["count"] == 0
@@ -80,12 +80,12 @@ def test_profile_of_empty_and_constant_columns_has_no_nan() -> None:
 
 
 @pytest.mark.parametrize("method", ["zscore", "minmax"])
-def test_normalize_streamed_in_small_chunks_equals_pandas(method: processing.Method) -> None:
+def test_normalize_streamed_in_small_chunks_equals_pandas(method: operations.Method) -> None:
     frame = mixed_frame(250)
     source = parquet_file(frame, row_group_size=60)
     out = io.BytesIO()
     progress: list[tuple[int, int]] = []
-    params, written = processing.normalize_parquet(
+    params, written = operations.normalize_parquet(
         source, out, ["a", "b"], method, 17, lambda d, t: progress.append((d, t))
     )
     result = pq.read_table(io.BytesIO(out.getvalue())).to_pandas()
@@ -107,7 +107,7 @@ def test_normalize_streamed_in_small_chunks_equals_pandas(method: processing.Met
 def test_a_constant_column_normalizes_to_zero_and_nulls_stay_null() -> None:
     frame = pd.DataFrame({"k": [2.0, 2.0, np.nan, 2.0]})
     out = io.BytesIO()
-    params, _ = processing.normalize_parquet(
+    params, _ = operations.normalize_parquet(
         parquet_file(frame), out, ["k"], "zscore", 2, lambda d, t: None
     )
     values = pq.read_table(io.BytesIO(out.getvalue())).column("k").to_pylist()
@@ -125,11 +125,11 @@ def test_anomalies_flag_planted_outliers_whatever_the_chunk_size() -> None:
     )
     frame = pd.concat([normal.iloc[:200], planted, normal.iloc[200:]], ignore_index=True)
     frame.loc[5, "u"] = np.nan  # imputed with the median, not an error
-    model = processing.fit_anomalies(frame[["u", "v"]], ["u", "v"], 0.01, 100, 0)
+    model = operations.fit_anomalies(frame[["u", "v"]], ["u", "v"], 0.01, 100, 0)
     outputs = []
     for chunk in (1000, 37):
         out = io.BytesIO()
-        summary, written = processing.anomalies_parquet(
+        summary, written = operations.anomalies_parquet(
             parquet_file(frame), out, model, chunk, lambda d, t: None
         )
         outputs.append(pq.read_table(io.BytesIO(out.getvalue())).to_pandas())

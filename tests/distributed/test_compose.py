@@ -22,7 +22,7 @@ import yaml
 from typer.testing import CliRunner
 
 from tests.support import WorkerProcess, settings_env
-from xgenerator.cli import cli
+from xgenerator.cli.main import cli
 from xgenerator.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

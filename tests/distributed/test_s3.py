@@ -23,7 +23,7 @@ from tests.support import (
     upload,
 )
 from xgenerator.context import Context
-from xgenerator.datasets import registry as datasets
+from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Dataset
 from xgenerator.settings import Settings
 

@@ -11,15 +11,15 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from xgenerator import users
 from xgenerator.artifacts import ArtifactStore, open_store
 from xgenerator.context import Context
-from xgenerator.datasets.processing import normalize_parquet
-from xgenerator.datasets.registry import derived_row
+from xgenerator.datasets.operations import normalize_parquet
+from xgenerator.datasets.repository import derived_row
 from xgenerator.db.tables import Dataset, Job, JobArtifact
-from xgenerator.jobs.cleanup import run_cleanup
-from xgenerator.jobs.derived import new_parquet, open_parquet
+from xgenerator.jobs.kinds.cleanup import run_cleanup
+from xgenerator.jobs.kinds.derived import new_parquet, open_parquet
 from xgenerator.settings import Settings
+from xgenerator.users import service as users
 
 
 @pytest.fixture(params=["file", "s3"])

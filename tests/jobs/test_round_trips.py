@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy import event
 
-from xgenerator.broker import queue_keys, redis_client
 from xgenerator.context import Context, build_context
 from xgenerator.db.tables import Job, User
 from xgenerator.jobs import repository, submit
 from xgenerator.jobs.status import JobStatus
+from xgenerator.ops.broker import queue_keys, redis_client
 from xgenerator.settings import Settings
 
 

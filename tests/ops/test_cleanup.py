@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from tests.ops.conftest import Service, ServiceFactory, add_job
-from xgenerator import users
 from xgenerator.db.tables import Dataset, Job, JobArtifact, JobEvent, Model
-from xgenerator.jobs import cleanup, runner
-from xgenerator.jobs.cleanup import Report, Retention, run_cleanup
+from xgenerator.jobs import runner
+from xgenerator.jobs.kinds import cleanup
+from xgenerator.jobs.kinds.cleanup import Report, Retention, run_cleanup
+from xgenerator.users import service as users
 
 NOW = datetime(2027, 6, 1, 12, 0, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from tests.ops.conftest import Service, ServiceFactory
 from tests.support import auth, classification_frame, create_user, upload, wait_for
-from xgenerator.api.ratelimit import MemoryWindow, Rule, rule_for
+from xgenerator.api.rate_limit import MemoryWindow, Rule, rule_for
 from xgenerator.db.tables import Job, User
 from xgenerator.errors import QuotaExceeded
 from xgenerator.jobs import submit

@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 
 from tests.ops.conftest import ADMIN, Service, ServiceFactory, sample, scrape
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload, wait_for
-from xgenerator import broker, workers
 from xgenerator.db.tables import Job, WorkerHeartbeat
 from xgenerator.jobs import submit
-from xgenerator.tasks.app import CPU_QUEUES
+from xgenerator.jobs.queues import CPU_QUEUES
+from xgenerator.ops import broker, heartbeats
 
 
 def status(svc: Service) -> dict[str, Any]:
@@ -102,19 +102,19 @@ def test_status_reports_a_broker_it_cannot_reach(service: ServiceFactory) -> Non
 
 def test_heartbeat_rows(service: ServiceFactory) -> None:
     svc = service()
-    info = workers.WorkerInfo("w@host", ["train", "gpu"], 4, pid=123)
+    info = heartbeats.WorkerInfo("w@host", ["train", "gpu"], 4, pid=123)
     now = datetime(2027, 1, 1, tzinfo=UTC)
     with svc.context.db.session() as session:
-        workers.beat(session, info, now)
-        workers.beat(session, info, now + timedelta(seconds=5))  # an update, not a new row
+        heartbeats.beat(session, info, now)
+        heartbeats.beat(session, info, now + timedelta(seconds=5))  # an update, not a new row
     with svc.context.db.session() as session:
-        alive = workers.alive(session, now + timedelta(seconds=20), timeout_s=30)
+        alive = heartbeats.alive(session, now + timedelta(seconds=20), timeout_s=30)
         assert [(w.worker_id, w.queues, w.concurrency, w.last_seen_at) for w in alive] == [
             ("w@host:123", ["train", "gpu"], 4, now + timedelta(seconds=5))
         ]
-        assert workers.alive(session, now + timedelta(seconds=40), timeout_s=30) == []
-        assert workers.prune(session, now) == 0
-        assert workers.prune(session, now + timedelta(days=1)) == 1
+        assert heartbeats.alive(session, now + timedelta(seconds=40), timeout_s=30) == []
+        assert heartbeats.prune(session, now) == 0
+        assert heartbeats.prune(session, now + timedelta(days=1)) == 1
 
 
 def test_status_and_metrics_follow_workers_queues_and_jobs(service: ServiceFactory) -> None:

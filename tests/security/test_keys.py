@@ -18,8 +18,8 @@ from sqlalchemy import MetaData, select, text
 from tests.conftest import make_settings
 from tests.support import auth, create_user
 from xgenerator.api.app import create_app
-from xgenerator.broker import redis_client
 from xgenerator.context import Context, build_context
+from xgenerator.ops.broker import redis_client
 from xgenerator.settings import Settings
 
 

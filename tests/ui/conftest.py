@@ -10,7 +10,7 @@ import pytest
 
 from tests.live import live_server
 from tests.support import require_service
-from xgenerator.demo import LocalServer
+from xgenerator.cli.demo import LocalServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

@@ -12,8 +12,8 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from tests.live import FAST, long_job, single_class_frame
 from tests.support import classification_frame, wait_for
+from xgenerator.cli.demo import LocalServer
 from xgenerator.client import Client
-from xgenerator.demo import LocalServer
 
 TIMEOUT_MS = 120_000
 

@@ -8,10 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 import xgenerator
-from xgenerator import metrics
-from xgenerator.api import errors, headers, ratelimit
+from xgenerator.api import errors, headers, rate_limit
+from xgenerator.api.body_limit import BodySizeLimit
 from xgenerator.api.instrument import RequestTiming
-from xgenerator.api.limits import BodySizeLimit
 from xgenerator.api.routes import (
     datasets,
     feedback,
@@ -26,6 +25,7 @@ from xgenerator.api.routes import (
     users,
 )
 from xgenerator.context import Context, build_context
+from xgenerator.ops import prometheus
 from xgenerator.settings import Settings
 from xgenerator.ui import routes as ui
 
@@ -50,7 +50,7 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
         lifespan=lifespan,
         responses=errors.OPENAPI_RESPONSES,
         # Must be given here: app-wide dependencies reach only routes included after them.
-        dependencies=[Depends(ratelimit.build(ctx))],
+        dependencies=[Depends(rate_limit.build(ctx))],
     )
     app.state.context = ctx
     errors.install(app)
@@ -77,6 +77,6 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
 
     app.add_middleware(BodySizeLimit, limit_for=limit_for)
     headers.install(app, settings.cors_origins)  # outside the size limit: its 413s get them too
-    app.state.metrics_registry, request_metrics = metrics.build_registry(ctx)
+    app.state.metrics_registry, request_metrics = prometheus.build_registry(ctx)
     app.add_middleware(RequestTiming, metrics=request_metrics)  # outermost: sees 413s too
     return app

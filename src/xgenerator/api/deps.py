@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy.orm import Session
 
-from xgenerator import users
 from xgenerator.context import Context
 from xgenerator.db.tables import User
+from xgenerator.users import service as users
 
 
 def get_context(request: Request) -> Context:

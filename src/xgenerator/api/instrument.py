@@ -6,7 +6,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from xgenerator.metrics import RequestMetrics
+from xgenerator.ops.prometheus import RequestMetrics
 
 
 class RequestTiming:

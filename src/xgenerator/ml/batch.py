@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from xgenerator.datasets.stream import OnChunk, ParquetSink, Written, chunks
+from xgenerator.datasets.chunks import OnChunk, ParquetSink, Written, chunks
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.labels import Label
 from xgenerator.ml.predict import predict_scores

@@ -9,12 +9,11 @@ from __future__ import annotations
 from celery import Celery
 from kombu.entity import Exchange, Queue
 
+from xgenerator.jobs import queues
 from xgenerator.settings import Settings
 
 RUN_JOB = "xgenerator.run_job"
 SUBMIT_CLEANUP = "xgenerator.submit_cleanup"
-QUEUES = ("train", "predict", "process", "maintenance", "gpu")
-CPU_QUEUES = tuple(q for q in QUEUES if q != "gpu")
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -55,20 +54,23 @@ def make_celery(settings: Settings) -> Celery:
         # One direct exchange per queue, so `send_task(queue=...)` lands in exactly that queue.
         task_queues=[
             Queue(name, Exchange(name, type="direct"), routing_key=name)  # type: ignore[no-untyped-call]
-            for name in QUEUES
+            for name in queues.QUEUES
         ],
-        task_default_queue="train",
+        task_default_queue=queues.Queue.TRAIN.value,
         worker_hijack_root_logger=False,
         # No mingle/gossip traffic is needed: workers coordinate through the database.
         worker_enable_remote_control=True,
         task_send_sent_event=False,
         # `xgenerator beat` only asks a worker to submit the retention cleanup (a visible job,
-        # see jobs/cleanup.py); a message older than one interval is dropped, not piled up.
+        # see jobs/kinds/cleanup.py); a message older than one interval is dropped, not piled up.
         beat_schedule={
             "retention-cleanup": {
                 "task": SUBMIT_CLEANUP,
                 "schedule": settings.cleanup_interval_s,
-                "options": {"queue": "maintenance", "expires": settings.cleanup_interval_s},
+                "options": {
+                    "queue": queues.Queue.MAINTENANCE.value,
+                    "expires": settings.cleanup_interval_s,
+                },
             },
         },
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),

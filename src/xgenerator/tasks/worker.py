@@ -17,9 +17,10 @@ from typing import Any
 
 from celery import signals
 
-from xgenerator import workers
 from xgenerator.context import Context, build_context
-from xgenerator.jobs import cleanup, kinds, reconciler, runner
+from xgenerator.jobs import kinds, reconciler, runner
+from xgenerator.jobs.kinds import cleanup
+from xgenerator.ops import heartbeats
 from xgenerator.settings import load_settings
 from xgenerator.tasks.app import RUN_JOB, SUBMIT_CLEANUP, make_celery
 from xgenerator.tasks.dispatch import CeleryDispatcher
@@ -35,7 +36,7 @@ kinds.load_all()
 _context: Context | None = None
 _stop = threading.Event()
 _run_cleanup_timer = False  # set by `main(beat=True)`
-_heartbeat: tuple[workers.WorkerInfo, threading.Thread] | None = None
+_heartbeat: tuple[heartbeats.WorkerInfo, threading.Thread] | None = None
 
 
 def main(argv: list[str], *, beat: bool = False) -> None:
@@ -121,15 +122,15 @@ def _every(name: str, interval: float, action: Callable[[], object]) -> threadin
     return thread
 
 
-def _beat(info: workers.WorkerInfo) -> None:
+def _beat(info: heartbeats.WorkerInfo) -> None:
     with context().db.session() as session:
-        workers.beat(session, info)
+        heartbeats.beat(session, info)
 
 
 @signals.worker_ready.connect
 def _start_heartbeat(sender: Any = None, **_: Any) -> None:
     global _heartbeat
-    info = workers.local_info(
+    info = heartbeats.local_info(
         sender.hostname, list(sender.app.amqp.queues.consume_from), sender.controller.concurrency
     )
     thread = _every("heartbeat", settings.worker_heartbeat_interval_s, lambda: _beat(info))
@@ -149,6 +150,6 @@ def _remove_heartbeat(**_: Any) -> None:
     thread.join(timeout=5)
     try:
         with context().db.session() as session:
-            workers.remove(session, info.worker_id)
+            heartbeats.remove(session, info.worker_id)
     except Exception:
         log.exception("could not remove the heartbeat of %s", info.worker_id)

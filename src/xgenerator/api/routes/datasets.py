@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from xgenerator.api.deps import ContextDep, CurrentUser, PageLimit, PageOffset, SessionDep
 from xgenerator.api.schemas.datasets import DatasetList, DatasetPublic
-from xgenerator.datasets import registry
+from xgenerator.datasets import repository as registry
 from xgenerator.errors import Forbidden, PayloadTooLarge
 
 router = APIRouter(tags=["datasets"])

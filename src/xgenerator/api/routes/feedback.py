@@ -7,9 +7,9 @@ from typing import Literal
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from xgenerator import feedback
 from xgenerator.api.deps import ContextDep, CurrentUser
 from xgenerator.api.schemas.feedback import FeedbackRecorded, FeedbackRequest, Performance
+from xgenerator.models import feedback
 
 router = APIRouter(tags=["models"])
 

@@ -18,7 +18,9 @@ from xgenerator.api.schemas.jobs import (
 from xgenerator.context import Context
 from xgenerator.db.tables import Job
 from xgenerator.errors import Forbidden
-from xgenerator.jobs import cancel, cleanup, repository, submit, training
+from xgenerator.jobs import cancel, repository, submit
+from xgenerator.jobs.kinds import cleanup
+from xgenerator.jobs.kinds import train as training
 from xgenerator.jobs.status import JobStatus
 
 router = APIRouter(tags=["jobs"])

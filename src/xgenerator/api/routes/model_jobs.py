@@ -9,7 +9,8 @@ from xgenerator.api.routes.jobs import REPLAY, IdempotencyKey, accept
 from xgenerator.api.schemas.jobs import JobAccepted
 from xgenerator.api.schemas.model_jobs import PredictBatchRequest
 from xgenerator.errors import NotFound
-from xgenerator.jobs import batch, report
+from xgenerator.jobs.kinds import predict_batch as batch
+from xgenerator.jobs.kinds import report
 
 router = APIRouter(tags=["models"])
 

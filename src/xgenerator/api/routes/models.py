@@ -5,7 +5,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from xgenerator import feedback, registry
 from xgenerator.api.deps import ContextDep, CurrentUser, PageLimit, PageOffset, SessionDep
 from xgenerator.api.routes.jobs import REPLAY, IdempotencyKey, accept
 from xgenerator.api.schemas.jobs import JobAccepted, RetrainRequest
@@ -17,8 +16,10 @@ from xgenerator.api.schemas.models import (
     PredictResponse,
 )
 from xgenerator.errors import PayloadTooLarge
-from xgenerator.jobs import training
+from xgenerator.jobs.kinds import train as training
 from xgenerator.ml.predict import predict, rows_to_frame
+from xgenerator.models import feedback
+from xgenerator.models import repository as registry
 
 router = APIRouter(tags=["models"])
 

@@ -14,10 +14,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from xgenerator import system_status
 from xgenerator.api.deps import ContextDep
 from xgenerator.api.schemas.ops import StatusPublic
 from xgenerator.errors import Forbidden, Unauthorized
+from xgenerator.ops import status as system_status
 
 router = APIRouter(tags=["operations"])
 
@@ -70,6 +70,6 @@ def status(context: ContextDep, response: Response) -> StatusPublic:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
 )
 def metrics(request: Request) -> Response:
-    """Prometheus text format; what each series means is in `xgenerator/metrics.py`."""
+    """Prometheus text format; what each series means is in `xgenerator/ops/prometheus.py`."""
     registry: CollectorRegistry = request.app.state.metrics_registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

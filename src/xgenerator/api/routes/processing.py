@@ -8,7 +8,7 @@ from xgenerator.api.deps import ContextDep, CurrentUser
 from xgenerator.api.routes.jobs import REPLAY, IdempotencyKey, accept
 from xgenerator.api.schemas.jobs import JobAccepted
 from xgenerator.api.schemas.processing import ProcessRequest
-from xgenerator.jobs import processing
+from xgenerator.jobs.kinds import process as processing
 
 router = APIRouter(tags=["datasets"])
 

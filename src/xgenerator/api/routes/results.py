@@ -27,7 +27,7 @@ def job_result(job_id: str, user: CurrentUser, session: SessionDep) -> JobResult
     return JobResult.of(job, repository.artifacts(session, job.id))
 
 
-# What job kinds store (jobs/derived.py, processing.py, report.py), as the spec declares it.
+# What job kinds store (jobs/kinds/derived.py, process.py, report.py), as the spec declares it.
 ARTIFACT_TYPES = ("application/vnd.apache.parquet", "application/json", "text/html")
 # A downloaded file is the user's data, never a page of this origin: no script, no fetch.
 DOWNLOAD_CSP = "default-src 'none'; sandbox"

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from xgenerator import users
 from xgenerator.api.deps import ContextDep, CurrentUser, SessionDep
 from xgenerator.api.schemas.users import (
     KeyCreate,
@@ -13,6 +12,7 @@ from xgenerator.api.schemas.users import (
     UserPublic,
 )
 from xgenerator.db.tables import ApiKey, User
+from xgenerator.users import service as users
 
 router = APIRouter(tags=["users"])
 

@@ -34,12 +34,12 @@ from prometheus_client.core import (
 from redis.client import Pipeline
 
 import xgenerator
-from xgenerator import broker, workers
 from xgenerator.db.tables import utcnow
 from xgenerator.errors import ServiceUnavailable
 from xgenerator.jobs import stats
+from xgenerator.jobs.queues import QUEUES
 from xgenerator.jobs.status import JobStatus
-from xgenerator.tasks.app import QUEUES
+from xgenerator.ops import broker, heartbeats
 
 if TYPE_CHECKING:
     from xgenerator.context import Context
@@ -204,7 +204,7 @@ class ServiceCollector:
             with self.context.db.session() as session:
                 active = stats.active_counts(session)
                 oldest = stats.oldest_queued(session)
-                alive = workers.alive(session, now, settings.worker_heartbeat_timeout_s)
+                alive = heartbeats.alive(session, now, settings.worker_heartbeat_timeout_s)
         except ServiceUnavailable:
             up.add_metric([], 0.0)
             yield up

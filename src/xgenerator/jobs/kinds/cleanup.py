@@ -29,13 +29,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from xgenerator import workers
 from xgenerator.context import Context
 from xgenerator.db.tables import Dataset, Job, JobArtifact, JobEvent, Model, User, utcnow
 from xgenerator.jobs import submit
 from xgenerator.jobs.kinds import Outcome, register
+from xgenerator.jobs.queues import Queue
 from xgenerator.jobs.runtime import Runtime
 from xgenerator.jobs.status import ACTIVE, JobStatus
+from xgenerator.ops import heartbeats
 from xgenerator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 # with a letter or digit, so neither can collide; it has no API key, so nobody logs in as it.
 SYSTEM_USER_ID = "system"
 SYSTEM_USERNAME = "_system"
-QUEUE = "maintenance"
+QUEUE = Queue.MAINTENANCE
 JOB_TYPE = "cleanup"
 # Heartbeat rows of workers silent this long are deleted (a killed worker leaves its row).
 HEARTBEAT_KEEP = timedelta(days=1)
@@ -213,7 +214,7 @@ def run_cleanup(
     if retention.unused_datasets is not None:
         _expire_unused_datasets(context, now - retention.unused_datasets, report)
     with context.db.session() as session:
-        report.heartbeats = workers.prune(session, now - HEARTBEAT_KEEP)
+        report.heartbeats = heartbeats.prune(session, now - HEARTBEAT_KEEP)
     return report
 
 

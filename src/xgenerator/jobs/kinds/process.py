@@ -1,8 +1,8 @@
 """Dataset processing jobs (`process`): profile, normalize, anomalies.
 
 Columns are checked against the dataset's schema before a job exists; the work itself is in
-`datasets/processing.py`. Derived datasets are written before the job finishes and
-registered in the transaction that marks it succeeded (see `jobs/derived.py`).
+`datasets/operations.py`. Derived datasets are written before the job finishes and
+registered in the transaction that marks it succeeded (see `jobs/kinds/derived.py`).
 """
 
 from __future__ import annotations
@@ -13,17 +13,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from xgenerator.context import Context
-from xgenerator.datasets import processing
-from xgenerator.datasets import registry as datasets
+from xgenerator.datasets import operations
+from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Dataset, Job
 from xgenerator.errors import InvalidInput
-from xgenerator.jobs.derived import (
+from xgenerator.jobs.kinds import Artifact, Outcome, register
+from xgenerator.jobs.kinds.derived import (
     chunk_progress,
     derived_outcome,
     new_parquet,
     open_parquet,
 )
-from xgenerator.jobs.kinds import Artifact, Outcome, register
 from xgenerator.jobs.runtime import Runtime
 
 # The dataset kinds each operation can work on when no columns are named.
@@ -64,7 +64,7 @@ def prepare_process(
             f"the dataset has no {' or '.join(usable)} columns to {operation}", {"available": kinds}
         )
     if operation == "anomalies":
-        clash = [c for c in processing.ANOMALY_COLUMNS if c in kinds]
+        clash = [c for c in operations.ANOMALY_COLUMNS if c in kinds]
         if clash:
             raise InvalidInput("the dataset already has the output columns", {"columns": clash})
     config = {
@@ -99,7 +99,7 @@ def _profile(
     context: Context, runtime: Runtime, dataset: Dataset, options: dict[str, Any]
 ) -> Outcome:
     with open_parquet(context.store, dataset.storage_key) as source:
-        profile = processing.profile(
+        profile = operations.profile(
             lambda columns: source.read(columns=columns).to_pandas(),
             options["columns"],
             options.get("top_k", 10),
@@ -122,7 +122,7 @@ def _normalize(
         open_parquet(context.store, dataset.storage_key) as source,
         new_parquet(context.store) as (key, handle),
     ):
-        params, written = processing.normalize_parquet(
+        params, written = operations.normalize_parquet(
             source,
             handle,
             options["columns"],
@@ -153,7 +153,7 @@ def _anomalies(
     columns: list[str] = options["columns"]
     with open_parquet(context.store, dataset.storage_key) as source:
         runtime.progress(percent=0, message="fitting the isolation forest", force=True)
-        model = processing.fit_anomalies(
+        model = operations.fit_anomalies(
             source.read(columns=columns).to_pandas(),
             columns,
             options.get("contamination", "auto"),
@@ -161,7 +161,7 @@ def _anomalies(
             options.get("seed", 0),
         )
         with new_parquet(context.store) as (key, handle):
-            summary, written = processing.anomalies_parquet(
+            summary, written = operations.anomalies_parquet(
                 source,
                 handle,
                 model,

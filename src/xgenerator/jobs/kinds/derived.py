@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 
 from xgenerator.artifacts import ArtifactStore
 from xgenerator.context import Context
-from xgenerator.datasets import registry as datasets
-from xgenerator.datasets.stream import OnChunk, Written
+from xgenerator.datasets import repository as datasets
+from xgenerator.datasets.chunks import OnChunk, Written
 from xgenerator.db.tables import Job
 from xgenerator.jobs.kinds import Artifact, Outcome
 from xgenerator.jobs.runtime import Runtime

@@ -3,7 +3,7 @@
 A job that derives a dataset row by row (batch prediction, normalize, anomalies) holds one
 chunk at a time, so its memory depends on the chunk size, not on the dataset. The output's
 schema description (`ingest.describe`) is added up chunk by chunk for the same reason.
-Pure pyarrow: the caller opens the files (see `jobs/derived.py`).
+Pure pyarrow: the caller opens the files (see `jobs/kinds/derived.py`).
 """
 
 from __future__ import annotations

@@ -11,24 +11,25 @@ import xgboost as xgb
 from sqlalchemy.orm import Session
 
 from xgenerator.context import Context
-from xgenerator.datasets import registry as datasets
+from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Dataset, Job, Model, utcnow
 from xgenerator.errors import InvalidInput
 from xgenerator.jobs.kinds import Outcome, register
+from xgenerator.jobs.queues import Queue
 from xgenerator.jobs.runtime import Runtime
 from xgenerator.ml import bundle, params
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.prepare import fresh_encoding
 from xgenerator.ml.train import InitModel, TrainResult, TrainSpec, train
-from xgenerator.registry import CACHE
-from xgenerator.registry import get_owned as get_model
+from xgenerator.models.repository import CACHE
+from xgenerator.models.repository import get_owned as get_model
 from xgenerator.settings import Settings
 
 TASK_TYPES = ("classification", "regression")
 
 
 def queue_for(xgb_params: dict[str, Any]) -> str:
-    return "gpu" if params.wants_gpu(xgb_params) else "train"
+    return Queue.GPU if params.wants_gpu(xgb_params) else Queue.TRAIN
 
 
 def resolve_features(

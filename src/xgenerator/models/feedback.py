@@ -22,7 +22,7 @@ from xgenerator.db.tables import Model, PredictionLog, new_id, utcnow
 from xgenerator.errors import InvalidInput
 from xgenerator.ml.labels import Label, normalize_label
 from xgenerator.ml.predict import Prediction
-from xgenerator.registry import get_owned as get_model
+from xgenerator.models.repository import get_owned as get_model
 
 Window = Literal["hour", "day"]
 

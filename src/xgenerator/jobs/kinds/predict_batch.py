@@ -9,20 +9,21 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from xgenerator.context import Context
-from xgenerator.datasets import registry as datasets
+from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Job
 from xgenerator.errors import InvalidInput
-from xgenerator.jobs.derived import (
+from xgenerator.jobs.kinds import Outcome, register
+from xgenerator.jobs.kinds.derived import (
     chunk_progress,
     derived_outcome,
     new_parquet,
     open_parquet,
 )
-from xgenerator.jobs.kinds import Outcome, register
+from xgenerator.jobs.queues import Queue
 from xgenerator.jobs.runtime import Runtime
 from xgenerator.ml.batch import output_columns, predict_parquet
-from xgenerator.registry import CACHE
-from xgenerator.registry import get_owned as get_model
+from xgenerator.models.repository import CACHE
+from xgenerator.models.repository import get_owned as get_model
 
 
 def prepare_predict_batch(
@@ -42,7 +43,7 @@ def prepare_predict_batch(
     return Job(
         user_id=user_id,
         job_type="predict",
-        queue="predict",
+        queue=Queue.PREDICT,
         model_name=model.name,
         dataset_id=dataset.id,
         source_model_id=model.id,

@@ -18,7 +18,7 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 
-from xgenerator import cli_render as render
+from xgenerator.cli import render
 from xgenerator.client import (
     ApiError,
     Client,
@@ -429,7 +429,7 @@ def demo(
     keep: Annotated[bool, typer.Option(help="Keep serving afterwards, for the dashboard")] = True,
 ) -> None:
     """Run the whole flow on scikit-learn's breast cancer data against a local server."""
-    from xgenerator import demo as demo_flow
+    from xgenerator.cli import demo as demo_flow
 
     try:
         demo_flow.run(Console(highlight=False), data_dir, port, rounds, keep)

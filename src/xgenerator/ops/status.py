@@ -1,7 +1,7 @@
 """The operator's view of the whole service, for `GET /status`.
 
 Every check is independent: a dead broker still lets the database sections answer, and the
-other way round. Workers are known from their heartbeat rows (workers.py), queue depths from
+other way round. Workers are known from their heartbeat rows (heartbeats.py), queue depths from
 the broker's Redis lists, job counts from the jobs table.
 """
 
@@ -16,12 +16,13 @@ import xgboost
 from sqlalchemy import select, text
 
 import xgenerator
-from xgenerator import broker, workers
 from xgenerator.context import Context
 from xgenerator.db.tables import Job, WorkerHeartbeat, utcnow
 from xgenerator.errors import ServiceUnavailable
-from xgenerator.jobs import cleanup, stats
-from xgenerator.tasks.app import QUEUES
+from xgenerator.jobs import stats
+from xgenerator.jobs.kinds import cleanup
+from xgenerator.jobs.queues import QUEUES, Queue
+from xgenerator.ops import broker, heartbeats
 
 
 @dataclass
@@ -80,7 +81,7 @@ def collect(context: Context, now: datetime | None = None) -> StatusReport:
             report.jobs_by_status = stats.by_status(stats.counts(session))
             queued = stats.queued_by_queue(session)
             oldest = stats.oldest_queued(session)
-            report.workers = workers.alive(session, now, settings.worker_heartbeat_timeout_s)
+            report.workers = heartbeats.alive(session, now, settings.worker_heartbeat_timeout_s)
             report.last_cleanup = session.scalar(
                 select(Job)
                 .where(Job.user_id == cleanup.SYSTEM_USER_ID, Job.job_type == cleanup.JOB_TYPE)
@@ -118,7 +119,7 @@ def collect(context: Context, now: datetime | None = None) -> StatusReport:
             report.warnings.append(
                 f"queue {name!r} has {waiting} queued job(s) but no live worker serves it"
             )
-            if name == "gpu":
+            if name == Queue.GPU:
                 report.gpu_queue_without_worker = True
     if not (report.database.ok and report.broker.ok):
         report.status = "degraded"

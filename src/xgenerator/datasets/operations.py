@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sklearn.ensemble import IsolationForest
 
-from xgenerator.datasets.stream import OnChunk, ParquetSink, Written, chunks
+from xgenerator.datasets.chunks import OnChunk, ParquetSink, Written, chunks
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 # A correlation matrix grows with the square of the columns; past this it is left out.

@@ -64,4 +64,11 @@ def get(job_type: str) -> JobKind:
 
 def load_all() -> None:
     """Import the modules that define kinds (each registers itself)."""
-    from xgenerator.jobs import batch, cleanup, noop, processing, report, training  # noqa: F401
+    from xgenerator.jobs.kinds import (  # noqa: F401
+        cleanup,
+        noop,
+        predict_batch,
+        process,
+        report,
+        train,
+    )

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from xgenerator.cli_client import register
+from xgenerator.cli.client import register
 from xgenerator.errors import ConfigurationError
 from xgenerator.settings import Settings, load_settings
 

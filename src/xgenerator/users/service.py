@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from xgenerator import keys
 from xgenerator.db.tables import ApiKey, User, utcnow
 from xgenerator.errors import Conflict, NotFound, Unauthorized
+from xgenerator.users import keys
 
 LAST_USED_PRECISION = timedelta(minutes=1)
 

@@ -12,17 +12,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xgenerator.context import Context
-from xgenerator.datasets import registry as datasets
+from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Dataset, Job, JobArtifact, Model, utcnow
 from xgenerator.errors import InvalidInput, NotFound, TrainingFailed
-from xgenerator.jobs.derived import chunk_progress
 from xgenerator.jobs.kinds import Artifact, Outcome, register
+from xgenerator.jobs.kinds.derived import chunk_progress
+from xgenerator.jobs.queues import Queue
 from xgenerator.jobs.runtime import Runtime
 from xgenerator.jobs.status import JobStatus
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.report import Evaluation, ReportData, evaluate, feature_importance, render
-from xgenerator.registry import CACHE
-from xgenerator.registry import get_owned as get_model
+from xgenerator.models.repository import CACHE
+from xgenerator.models.repository import get_owned as get_model
 
 REPORT_NAME = "report.html"
 DEFAULT_TEST_SIZE = 0.2  # what training uses when the request names none
@@ -37,7 +38,7 @@ def prepare_report(session: Session, user_id: str, model_id: str) -> Job:
     return Job(
         user_id=user_id,
         job_type="report",
-        queue="process",
+        queue=Queue.PROCESS,
         model_name=model.name,
         dataset_id=model.dataset_id,
         source_model_id=model.id,

@@ -1,0 +1,1 @@
+"""The `xgenerator` command: server commands, client commands, rendering, demo."""

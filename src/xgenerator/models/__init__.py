@@ -1,0 +1,1 @@
+"""Models: the registry's rows and files, the booster cache, feedback."""

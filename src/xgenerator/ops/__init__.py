@@ -1,0 +1,1 @@
+"""Operating the service: Prometheus metrics, status, worker heartbeats, broker reads."""
