@@ -54,7 +54,7 @@ def test_batch_predictions_equal_online_predictions(
     assert out["row_count"] == len(frame) and out["source_job_id"] == job_id
     assert "prediction" in out["categorical_features"]
     job = client.get(f"/jobs/{job_id}", headers=auth(user)).json()
-    assert job["train_config"] == {
+    assert job["config"] == {
         "model_id": model_id,
         "dataset_id": dataset_id,
         "output_name": None,

@@ -117,7 +117,7 @@ def test_profile_normalize_and_anomalies(client: TestClient, worker: WorkerProce
     listed = client.get("/jobs", headers=auth(user), params={"job_type": "process"}).json()
     assert listed["total"] == 3
     detail = client.get(f"/jobs/{anomalies_id}", headers=auth(user)).json()
-    assert detail["train_config"]["options"]["columns"] == ["u", "v"]
+    assert detail["config"]["options"]["columns"] == ["u", "v"]
 
     bob = create_user(client, "bob")
     assert (

@@ -15,7 +15,7 @@ from sqlalchemy import event
 
 from xgenerator.context import Context, build_context
 from xgenerator.db.tables import Job, User
-from xgenerator.jobs import repository, submit
+from xgenerator.jobs import repository, service
 from xgenerator.jobs.status import JobStatus
 from xgenerator.ops.broker import queue_keys, redis_client
 from xgenerator.settings import Settings
@@ -59,7 +59,8 @@ def test_a_submission_is_one_transaction_and_records_the_task_it_sent(
 ) -> None:
     user_id = new_user(context)
     with counting(context) as counts:
-        job, created = submit.submit(context, noop_job(user_id))
+        submission = service.enqueue(context, noop_job(user_id))
+    job, created = submission.job, submission.created
     assert created
     assert counts["commits"] == 1  # the job, its event and its task id together
     with context.db.session() as session:
@@ -78,7 +79,8 @@ def test_a_task_that_could_not_be_sent_is_not_recorded(settings: Settings) -> No
     broken = settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"})
     context = build_context(broken)
     try:
-        job, created = submit.submit(context, noop_job(new_user(context)))
+        submission = service.enqueue(context, noop_job(new_user(context)))
+        job, created = submission.job, submission.created
         assert created and job.celery_task_id is None
         with context.db.session() as session:
             stored = session.get(Job, job.id)

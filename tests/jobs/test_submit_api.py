@@ -42,8 +42,8 @@ def test_train_answers_202_with_a_queued_job(client: TestClient, context: Contex
     assert response.headers["Location"] == f"/jobs/{body['job_id']}"
     job = client.get(f"/jobs/{body['job_id']}", headers=auth(user)).json()
     assert job["status"] == "queued"
-    assert job["train_config"]["features"] == ["x1", "x2", "color"]
-    assert job["celery_task_id"]
+    assert job["config"]["features"] == ["x1", "x2", "color"]
+    assert "celery_task_id" not in job and "train_config" not in job
     assert job["attempts"] == 0
     events = client.get(f"/jobs/{body['job_id']}/events", headers=auth(user)).json()["events"]
     assert [e["event"] for e in events] == ["submitted"]

@@ -16,7 +16,7 @@ from tests.support import auth, classification_frame, create_user, upload, wait_
 from xgenerator.api.rate_limit import MemoryWindow, Rule, rule_for
 from xgenerator.db.tables import Job, User
 from xgenerator.errors import QuotaExceeded
-from xgenerator.jobs import submit
+from xgenerator.jobs import service
 from xgenerator.settings import Settings
 
 
@@ -58,10 +58,8 @@ def assert_limited(response: httpx2.Response, rule: str, window_s: float = 60) -
 
 
 def noop(svc: Service, user_id: str) -> str:
-    job, _ = submit.submit(
-        svc.context, Job(user_id=user_id, job_type="noop", queue="train", config={})
-    )
-    return job.id
+    job = Job(user_id=user_id, job_type="noop", queue="train", config={})
+    return service.enqueue(svc.context, job).job.id
 
 
 def test_train_is_limited_per_key_across_api_processes(limited: ServiceFactory) -> None:

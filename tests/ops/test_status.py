@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from tests.ops.conftest import ADMIN, Service, ServiceFactory, sample, scrape
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload, wait_for
 from xgenerator.db.tables import Job, WorkerHeartbeat
-from xgenerator.jobs import submit
+from xgenerator.jobs import service
 from xgenerator.jobs.queues import CPU_QUEUES
 from xgenerator.ops import broker, heartbeats
 
@@ -30,10 +30,8 @@ def queues(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def submit_noop(svc: Service, user_id: str) -> str:
-    job, _ = submit.submit(
-        svc.context, Job(user_id=user_id, job_type="noop", queue="train", config={})
-    )
-    return job.id
+    job = Job(user_id=user_id, job_type="noop", queue="train", config={})
+    return service.enqueue(svc.context, job).job.id
 
 
 def job_status(svc: Service, job_id: str) -> str:

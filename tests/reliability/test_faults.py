@@ -125,7 +125,9 @@ def test_a_job_whose_task_was_never_sent_still_runs(
     with TestClient(create_app(broken, api_context)) as client:
         user, dataset_id = dataset(client, rows=200)
         job_id = submit(client, user, dataset_id, 3)
-        assert client.get(f"/jobs/{job_id}", headers=auth(user)).json()["celery_task_id"] is None
+        with rcontext.db.session() as session:
+            unsent = session.get(Job, job_id)
+            assert unsent is not None and unsent.celery_task_id is None
         start_worker("s1")
         wait_for(lambda: all_final(rcontext), 60, 0.2, "the unsent job to finish")
         assert events(client, user, job_id) == ["submitted", "resent", "started", "succeeded"]

@@ -1,4 +1,5 @@
-"""Typed dependencies: the shared context, a database session, and the authenticated user."""
+"""Typed dependencies: the shared context, a database session, the authenticated user, and the
+user's own job, model or dataset named in the path (another user's is a 404, like a missing one)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from fastapi import Depends, Header, Query, Request
 from sqlalchemy.orm import Session
 
 from xgenerator.context import Context
-from xgenerator.db.tables import User
+from xgenerator.datasets import repository as datasets
+from xgenerator.db.tables import Dataset, Job, Model, User
+from xgenerator.jobs import repository as jobs
+from xgenerator.models import repository as models
 from xgenerator.users import service as users
 
 
@@ -40,6 +44,24 @@ def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_owned_job(job_id: str, user: CurrentUser, session: SessionDep) -> Job:
+    return jobs.get_owned(session, user.id, job_id)
+
+
+def get_owned_model(model_id: str, user: CurrentUser, session: SessionDep) -> Model:
+    return models.get_owned(session, user.id, model_id)
+
+
+def get_owned_dataset(dataset_id: str, user: CurrentUser, session: SessionDep) -> Dataset:
+    return datasets.get_owned(session, user.id, dataset_id)
+
+
+# The route's own session loaded them, so related reads in the route see the same rows.
+OwnedJob = Annotated[Job, Depends(get_owned_job)]
+OwnedModel = Annotated[Model, Depends(get_owned_model)]
+OwnedDataset = Annotated[Dataset, Depends(get_owned_dataset)]
 
 
 # The page parameters of every list: at most 100 items a page (OWASP API4), and an offset

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from xgenerator.api.headers import DEFAULT_HEADERS
 from xgenerator.errors import (
+    ConfigurationError,
     Conflict,
     Forbidden,
     InvalidInput,
@@ -20,6 +21,7 @@ from xgenerator.errors import (
     PayloadTooLarge,
     RateLimited,
     ServiceUnavailable,
+    TrainingFailed,
     Unauthorized,
     XGeneratorError,
 )
@@ -35,6 +37,10 @@ STATUS_CODES: dict[type[XGeneratorError], int] = {
     PayloadTooLarge: 413,
     RateLimited: 429,
     ServiceUnavailable: 503,
+    # Data that cannot be trained on, found by a synchronous check rather than a worker.
+    TrainingFailed: 422,
+    # The server's own settings are wrong: not the client's fault, and not a crash either.
+    ConfigurationError: 503,
 }
 
 

@@ -117,14 +117,14 @@ def list_owned(
     return list(session.scalars(page)), total
 
 
-def delete(context: Context, user_id: str, dataset_id: str) -> None:
+def delete(context: Context, dataset: Dataset) -> None:
     """Remove the row first; the file goes only once that is committed, so a failure in
     between leaves an orphan file (harmless) rather than a row pointing at nothing."""
     with context.db.session() as session:
-        row = get_owned(session, user_id, dataset_id)
-        key = row.storage_key
-        session.delete(row)
-    context.store.delete(key)
+        row = session.get(Dataset, dataset.id)
+        if row is not None:
+            session.delete(row)
+    context.store.delete(dataset.storage_key)
 
 
 def load_frame(

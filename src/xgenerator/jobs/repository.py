@@ -36,7 +36,10 @@ def create(session: Session, job: Job) -> Job:
     job.status = JobStatus.QUEUED
     session.add(job)
     session.flush()
-    add_event(session, job.id, "submitted", JobStatus.QUEUED, f"{job.job_type} job submitted")
+    # The broker's task id is no part of the job's public schema; its events keep it for
+    # anyone tracing a delivery.
+    task = f" as task {job.celery_task_id}" if job.celery_task_id else ""
+    add_event(session, job.id, "submitted", JobStatus.QUEUED, f"{job.job_type} job submitted{task}")
     return job
 
 

@@ -1,24 +1,15 @@
-"""Submitting a job: record it, commit, then send its id to the broker.
+"""Publishing a job's task to the broker, and recording the task id with the job.
 
-The row is committed before the task is sent, so a worker never receives an id it cannot
-read. If sending fails (broker down, process killed in between) the job stays `queued` and
-the reconciler sends it again later.
+The only place that sends: submission, retries and the reconciler all come through here.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import uuid
-from typing import Any
-
-from sqlalchemy.exc import IntegrityError
 
 from xgenerator.context import Context
 from xgenerator.db.tables import Job
-from xgenerator.errors import Conflict, ServiceUnavailable
-from xgenerator.jobs import quota, repository
 
 log = logging.getLogger(__name__)
 
@@ -27,89 +18,21 @@ def new_task_id() -> str:
     return uuid.uuid4().hex
 
 
-def request_hash(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def submit(
-    context: Context,
-    job: Job,
-    *,
-    idempotency_key: str | None = None,
-    request_body: dict[str, Any] | None = None,
-    enforce_quota: bool = True,
-) -> tuple[Job, bool]:
-    """Create and enqueue `job`; returns (job, created). With an idempotency key, the same key
-    and body return the job created the first time; the same key with another body is a 409.
-    A new job beyond the user's active-job quota is a 429 (`enforce_quota=False` for the
-    service's own jobs)."""
-    digest = request_hash(request_body or {}) if idempotency_key else None
-    if idempotency_key:
-        job.idempotency_key = idempotency_key
-        job.request_hash = digest
-        existing = _replay(context, job.user_id, idempotency_key, digest)
-        if existing is not None:
-            return existing, False
-    # The task id is chosen now and stored with the row: one transaction per submission
-    # instead of a second one after the send (bench/: POST /train took four, now three).
-    task_id = job.celery_task_id = new_task_id()
-    try:
-        with context.db.session() as session:
-            repository.create(session, job)
-            if enforce_quota:
-                quota.check_active_jobs(
-                    session, job.user_id, context.settings.max_active_jobs_per_user
-                )
-    except IntegrityError:
-        # A concurrent request with the same key won the insert.
-        existing = _replay(context, job.user_id, idempotency_key or "", digest)
-        if existing is None:
-            raise
-        return existing, False
-    context.metrics.submitted(job.job_type)
-    if not _publish(context, job, task_id, None):
-        _forget_task_id(context, job)
-    return job, True
-
-
-def _replay(context: Context, user_id: str, key: str, digest: str | None) -> Job | None:
-    with context.db.session() as session:
-        existing = repository.find_by_idempotency_key(session, user_id, key)
-    if existing is not None and existing.request_hash != digest:
-        raise Conflict(
-            "Idempotency-Key was already used with a different request", {"job_id": existing.id}
-        )
-    return existing
-
-
 def send(context: Context, job: Job, countdown: float | None = None) -> None:
     """Publish the job's task under a new id, then record the id; a failure is logged, not
     raised: the reconciler retries."""
     task_id = new_task_id()
-    if not _publish(context, job, task_id, countdown):
+    if not publish(context, job, task_id, countdown):
         return
     job.celery_task_id = task_id
     with context.db.session() as session:
         session.query(Job).filter(Job.id == job.id).update({"celery_task_id": task_id})
 
 
-def _publish(context: Context, job: Job, task_id: str, countdown: float | None) -> bool:
+def publish(context: Context, job: Job, task_id: str, countdown: float | None = None) -> bool:
     try:
         context.dispatcher.send(job.id, job.queue, countdown, task_id=task_id)
     except Exception:
         log.exception("job %s: could not send its task; the reconciler will", job.id)
         return False
     return True
-
-
-def _forget_task_id(context: Context, job: Job) -> None:
-    """The task recorded with the job was never sent: show none, like any job not sent yet
-    (unless the reconciler sent one meanwhile)."""
-    sent, job.celery_task_id = job.celery_task_id, None
-    try:
-        with context.db.session() as session:
-            session.query(Job).filter(Job.id == job.id, Job.celery_task_id == sent).update(
-                {"celery_task_id": None}
-            )
-    except ServiceUnavailable:
-        log.warning("job %s: could not clear the task id of an unsent task", job.id)

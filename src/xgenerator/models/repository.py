@@ -35,14 +35,14 @@ def list_owned(
     return list(session.scalars(page)), total
 
 
-def delete(context: Context, user_id: str, model_id: str) -> None:
+def delete(context: Context, model: Model) -> None:
     """Row first, file after the commit (an orphan file is harmless, a dangling row is not)."""
     with context.db.session() as session:
-        row = get_owned(session, user_id, model_id)
-        key = row.storage_key
-        session.delete(row)
-    context.store.delete(key)
-    CACHE.forget(model_id)
+        row = session.get(Model, model.id)
+        if row is not None:
+            session.delete(row)
+    context.store.delete(model.storage_key)
+    CACHE.forget(model.id)
 
 
 class BoosterCache:

@@ -8,7 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from xgenerator.api.deps import ContextDep, CurrentUser, PageLimit, PageOffset, SessionDep
+from xgenerator.api.deps import (
+    ContextDep,
+    CurrentUser,
+    OwnedDataset,
+    PageLimit,
+    PageOffset,
+    SessionDep,
+)
 from xgenerator.api.schemas.datasets import DatasetList, DatasetPublic
 from xgenerator.datasets import repository as registry
 from xgenerator.errors import Forbidden, PayloadTooLarge
@@ -59,10 +66,10 @@ def list_datasets(
 
 
 @router.get("/datasets/{dataset_id}", response_model=DatasetPublic)
-def get_dataset(dataset_id: str, user: CurrentUser, session: SessionDep) -> DatasetPublic:
-    return DatasetPublic.of(registry.get_owned(session, user.id, dataset_id))
+def get_dataset(dataset: OwnedDataset) -> DatasetPublic:
+    return DatasetPublic.of(dataset)
 
 
 @router.delete("/datasets/{dataset_id}", status_code=204)
-def delete_dataset(dataset_id: str, user: CurrentUser, context: ContextDep) -> None:
-    registry.delete(context, user.id, dataset_id)
+def delete_dataset(dataset: OwnedDataset, context: ContextDep) -> None:
+    registry.delete(context, dataset)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from xgenerator.api.deps import ContextDep, CurrentUser
-from xgenerator.api.routes.jobs import REPLAY, IdempotencyKey, accept
 from xgenerator.api.schemas.jobs import JobAccepted
 from xgenerator.api.schemas.model_jobs import PredictBatchRequest
+from xgenerator.api.submission import REPLAY, IdempotencyKey, accepted
 from xgenerator.errors import NotFound
-from xgenerator.jobs.kinds import predict_batch as batch
+from xgenerator.jobs import service
 from xgenerator.jobs.kinds import report
 
 router = APIRouter(tags=["models"])
@@ -33,13 +33,11 @@ def predict_batch(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> JobAccepted:
-    with context.db.session() as session:
-        job = batch.prepare_predict_batch(
-            session, user.id, model_id, body.dataset_id, body.output_name
-        )
-    return accept(
-        context, response, job, idempotency_key, {"model_id": model_id, **body.model_dump()}
+    request = {"model_id": model_id, **body.model_dump()}
+    submission = service.submit(
+        context, user.id, "predict", request, idempotency_key=idempotency_key
     )
+    return accepted(response, submission)
 
 
 @router.post(
@@ -52,9 +50,10 @@ def create_report(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> JobAccepted:
-    with context.db.session() as session:
-        job = report.prepare_report(session, user.id, model_id)
-    return accept(context, response, job, idempotency_key, {"model_id": model_id})
+    submission = service.submit(
+        context, user.id, "report", {"model_id": model_id}, idempotency_key=idempotency_key
+    )
+    return accepted(response, submission)
 
 
 @router.get(

@@ -5,8 +5,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from xgenerator.api.deps import ContextDep, CurrentUser, PageLimit, PageOffset, SessionDep
-from xgenerator.api.routes.jobs import REPLAY, IdempotencyKey, accept
+from xgenerator.api.deps import (
+    ContextDep,
+    CurrentUser,
+    OwnedModel,
+    PageLimit,
+    PageOffset,
+    SessionDep,
+)
 from xgenerator.api.schemas.jobs import JobAccepted, RetrainRequest
 from xgenerator.api.schemas.models import (
     ModelDetail,
@@ -15,8 +21,9 @@ from xgenerator.api.schemas.models import (
     PredictRequest,
     PredictResponse,
 )
+from xgenerator.api.submission import REPLAY, IdempotencyKey, accepted
 from xgenerator.errors import PayloadTooLarge
-from xgenerator.jobs.kinds import train as training
+from xgenerator.jobs import service
 from xgenerator.ml.predict import predict, rows_to_frame
 from xgenerator.models import feedback
 from xgenerator.models import repository as registry
@@ -34,13 +41,16 @@ def list_models(
 ) -> ModelList:
     rows, total = registry.list_owned(session, user.id, limit, offset, name)
     return ModelList(
-        models=[ModelSummary.of(r) for r in rows], total=total, limit=limit, offset=offset
+        models=[ModelSummary.model_validate(r) for r in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
     )
 
 
 @router.get("/models/{model_id}", response_model=ModelDetail)
-def get_model(model_id: str, user: CurrentUser, session: SessionDep) -> ModelDetail:
-    return ModelDetail.of(registry.get_owned(session, user.id, model_id))
+def get_model(model: OwnedModel) -> ModelDetail:
+    return ModelDetail.model_validate(model)
 
 
 @router.get(
@@ -48,27 +58,24 @@ def get_model(model_id: str, user: CurrentUser, session: SessionDep) -> ModelDet
     response_class=Response,
     responses={200: {"content": {"application/ubjson": {}}}},
 )
-def download_model(model_id: str, user: CurrentUser, context: ContextDep) -> Response:
+def download_model(model: OwnedModel, context: ContextDep) -> Response:
     """The booster in XGBoost's UBJSON format: `xgboost.Booster(model_file=...)` loads it."""
-    with context.db.session() as session:
-        row = registry.get_owned(session, user.id, model_id)
-    data = context.store.get_bytes(row.storage_key)
-    filename = f"{row.id}.ubj"
+    data = context.store.get_bytes(model.storage_key)
     return Response(
         data,
         media_type="application/ubjson",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": f'attachment; filename="{model.id}.ubj"'},
     )
 
 
 @router.delete("/models/{model_id}", status_code=204)
-def delete_model(model_id: str, user: CurrentUser, context: ContextDep) -> None:
-    registry.delete(context, user.id, model_id)
+def delete_model(model: OwnedModel, context: ContextDep) -> None:
+    registry.delete(context, model)
 
 
 @router.post("/models/{model_id}/predict", response_model=PredictResponse)
 async def predict_rows(
-    model_id: str, body: PredictRequest, user: CurrentUser, context: ContextDep
+    model: OwnedModel, body: PredictRequest, user: CurrentUser, context: ContextDep
 ) -> PredictResponse:
     records = body.records
     limit = context.settings.max_predict_rows
@@ -77,17 +84,15 @@ async def predict_rows(
             f"at most {limit} rows per request; use a batch prediction job",
             {"limit": limit, "rows": len(records)},
         )
-    with context.db.session() as session:
-        row = registry.get_owned(session, user.id, model_id)
-    loaded = await run_in_threadpool(registry.CACHE.load, context.store, row)
+    loaded = await run_in_threadpool(registry.CACHE.load, context.store, model)
     result = await run_in_threadpool(predict, loaded, rows_to_frame(records))
     ids = None
     if body.log:
         ids = await run_in_threadpool(
-            feedback.log_predictions, context, user.id, row.id, records, result
+            feedback.log_predictions, context, user.id, model.id, records, result
         )
     return PredictResponse(
-        model_id=row.id,
+        model_id=model.id,
         predictions=result.predictions,
         probabilities=result.probabilities,
         prediction_ids=ids,
@@ -105,7 +110,8 @@ def retrain(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> JobAccepted:
-    config = body.model_dump()
-    with context.db.session() as session:
-        job = training.prepare_retrain(session, context.settings, user.id, model_id, config)
-    return accept(context, response, job, idempotency_key, {"model_id": model_id, **config})
+    request = {"model_id": model_id, **body.model_dump()}
+    submission = service.submit(
+        context, user.id, "retrain", request, idempotency_key=idempotency_key
+    )
+    return accepted(response, submission)

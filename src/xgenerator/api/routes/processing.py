@@ -5,10 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Response
 
 from xgenerator.api.deps import ContextDep, CurrentUser
-from xgenerator.api.routes.jobs import REPLAY, IdempotencyKey, accept
 from xgenerator.api.schemas.jobs import JobAccepted
 from xgenerator.api.schemas.processing import ProcessRequest
-from xgenerator.jobs.kinds import process as processing
+from xgenerator.api.submission import REPLAY, IdempotencyKey, accepted
+from xgenerator.jobs import service
 
 router = APIRouter(tags=["datasets"])
 
@@ -25,9 +25,8 @@ def process_dataset(
     idempotency_key: IdempotencyKey = None,
 ) -> JobAccepted:
     """Profile, normalize or flag anomalies in a dataset, as a job."""
-    request = body.model_dump()
-    with context.db.session() as session:
-        job = processing.prepare_process(
-            session, user.id, dataset_id, request["operation"], request["options"]
-        )
-    return accept(context, response, job, idempotency_key, {"dataset_id": dataset_id, **request})
+    request = {"dataset_id": dataset_id, **body.model_dump()}
+    submission = service.submit(
+        context, user.id, "process", request, idempotency_key=idempotency_key
+    )
+    return accepted(response, submission)

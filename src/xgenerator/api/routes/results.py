@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.responses import Response
 
-from xgenerator.api.deps import ContextDep, CurrentUser, SessionDep
+from xgenerator.api.deps import ContextDep, OwnedJob, SessionDep
 from xgenerator.api.schemas.results import JobResult
 from xgenerator.artifacts import ArtifactStore
 from xgenerator.errors import Conflict, NotFound
@@ -19,9 +19,8 @@ router = APIRouter(tags=["jobs"])
 
 
 @router.get("/jobs/{job_id}/result", response_model=JobResult)
-def job_result(job_id: str, user: CurrentUser, session: SessionDep) -> JobResult:
+def job_result(job: OwnedJob, session: SessionDep) -> JobResult:
     """409 while the job is queued or running; a failed or cancelled job has no result."""
-    job = repository.get_owned(session, user.id, job_id)
     if not JobStatus(job.status).is_final:
         raise Conflict(f"job is {job.status}, not finished", {"status": job.status})
     return JobResult.of(job, repository.artifacts(session, job.id))
@@ -38,10 +37,10 @@ DOWNLOAD_CSP = "default-src 'none'; sandbox"
     response_class=Response,
     responses={200: {"content": {t: {} for t in ARTIFACT_TYPES}}},
 )
-def download_artifact(job_id: str, name: str, user: CurrentUser, context: ContextDep) -> Response:
-    with context.db.session() as session:
-        job = repository.get_owned(session, user.id, job_id)
-        artifact = repository.artifact(session, job.id, name)
+def download_artifact(
+    job: OwnedJob, name: str, session: SessionDep, context: ContextDep
+) -> Response:
+    artifact = repository.artifact(session, job.id, name)
     return stored_file(context.store, artifact.storage_key, artifact.content_type, name)
 
 

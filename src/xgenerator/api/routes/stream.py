@@ -18,11 +18,10 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from xgenerator.api.deps import ContextDep, CurrentUser, SessionDep
+from xgenerator.api.deps import ContextDep, OwnedJob, SessionDep
 from xgenerator.api.schemas.stream import JobHistory
 from xgenerator.context import Context
 from xgenerator.errors import ServiceUnavailable
-from xgenerator.jobs import repository
 from xgenerator.jobs.stream import Cursor, Follower, Message, downsample, metric_names, rounds
 
 log = logging.getLogger(__name__)
@@ -46,13 +45,11 @@ rounds up to R (from `/history`) may start at `0-R`."""
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def stream_job(
-    job_id: str,
-    user: CurrentUser,
+    job: OwnedJob,
     context: ContextDep,
     last_event_id: Annotated[str | None, Header(max_length=100)] = None,
 ) -> StreamingResponse:
-    follower = Follower(job_id, Cursor.parse(last_event_id))
-    await run_in_threadpool(_check_owned, context, user.id, job_id)
+    follower = Follower(job.id, Cursor.parse(last_event_id))
     return StreamingResponse(
         _events(context, follower),
         media_type="text/event-stream",
@@ -62,15 +59,13 @@ async def stream_job(
 
 @router.get("/jobs/{job_id}/history", response_model=JobHistory)
 def job_history(
-    job_id: str,
-    user: CurrentUser,
+    job: OwnedJob,
     session: SessionDep,
     max_points: Annotated[
         int | None, Query(ge=2, le=100_000, description="Downsample to at most this")
     ] = None,
 ) -> JobHistory:
     """Per-round train and validation metrics; the first and last rounds are always kept."""
-    job = repository.get_owned(session, user.id, job_id)
     points = rounds(session, job)
     return JobHistory(
         job_id=job.id,
@@ -78,11 +73,6 @@ def job_history(
         metrics=metric_names(points),
         points=downsample(points, max_points),
     )
-
-
-def _check_owned(context: Context, user_id: str, job_id: str) -> None:
-    with context.db.session() as session:
-        repository.get_owned(session, user_id, job_id)
 
 
 def _poll(context: Context, follower: Follower) -> list[Message]:

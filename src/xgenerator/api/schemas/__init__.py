@@ -10,4 +10,7 @@ class Request(BaseModel):
 
 
 class Response(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    """Built from ORM rows by `model_validate(row)`; a field named differently from its column
+    says where it reads from with `validation_alias`."""
+
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)

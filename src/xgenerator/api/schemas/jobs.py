@@ -3,11 +3,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from xgenerator.api.schemas import Request, Response
-from xgenerator.db.tables import Job, JobEvent
 from xgenerator.jobs.repository import COUNT_LIMIT
+from xgenerator.jobs.service import Cancellation
+from xgenerator.jobs.status import JobStatus
 
 Name = Field(min_length=1, max_length=200)
 
@@ -56,9 +57,9 @@ class JobError(Response):
 
 
 class JobSummary(Response):
-    job_id: str
+    job_id: str = Field(validation_alias="id")
     job_type: str
-    status: str
+    status: JobStatus
     user_id: str
     model_name: str | None
     created_at: datetime
@@ -66,52 +67,21 @@ class JobSummary(Response):
     model_id: str | None
     progress: Progress
 
+    @field_validator("progress", mode="before")
     @classmethod
-    def of(cls, job: Job) -> JobSummary:
-        return cls(
-            job_id=job.id,
-            job_type=job.job_type,
-            status=job.status,
-            user_id=job.user_id,
-            model_name=job.model_name,
-            created_at=job.created_at,
-            completed_at=job.completed_at,
-            model_id=job.model_id,
-            progress=Progress(**_progress(job)),
-        )
-
-
-def _progress(job: Job) -> dict[str, Any]:
-    keys = Progress.model_fields.keys()
-    return {k: v for k, v in (job.progress or {}).items() if k in keys}
+    def _no_progress_yet(cls, value: object) -> object:
+        return value or {}
 
 
 class JobDetail(JobSummary):
     started_at: datetime | None
     updated_at: datetime
-    train_config: dict[str, Any]
+    config: dict[str, Any] = Field(description="The job's checked request")
     attempts: int
     cancel_requested: bool
     result: dict[str, Any] | None
     error: JobError | None
-    celery_task_id: str | None
     queue: str
-
-    @classmethod
-    def of(cls, job: Job) -> JobDetail:
-        summary = JobSummary.of(job).model_dump()
-        return cls(
-            **summary,
-            started_at=job.started_at,
-            updated_at=job.updated_at,
-            train_config=job.config,
-            attempts=job.attempts,
-            cancel_requested=job.cancel_requested,
-            result=job.result,
-            error=JobError(**job.error) if job.error else None,
-            celery_task_id=job.celery_task_id,
-            queue=job.queue,
-        )
 
 
 class JobList(Response):
@@ -132,17 +102,6 @@ class JobEventPublic(Response):
     message: str
     attempt: int
 
-    @classmethod
-    def of(cls, row: JobEvent) -> JobEventPublic:
-        return cls(
-            id=row.id,
-            at=row.at,
-            event=row.event,
-            status=row.status,
-            message=row.message,
-            attempt=row.attempt,
-        )
-
 
 class JobEvents(Response):
     job_id: str
@@ -154,3 +113,13 @@ class CancelResponse(Response):
     job_id: str
     previous_status: str
     status: str
+
+    @classmethod
+    def of(cls, cancellation: Cancellation) -> CancelResponse:
+        done = cancellation.status == JobStatus.CANCELLED
+        return cls(
+            message="job cancelled" if done else "cancellation requested; it stops within a round",
+            job_id=cancellation.job_id,
+            previous_status=cancellation.previous_status,
+            status=cancellation.status,
+        )

@@ -6,11 +6,10 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from xgenerator.api.schemas import Request, Response
-from xgenerator.db.tables import Model
 
 
 class ModelSummary(Response):
-    model_id: str
+    model_id: str = Field(validation_alias="id")
     name: str
     task_type: str
     target: str
@@ -19,20 +18,6 @@ class ModelSummary(Response):
     job_id: str
     parent_model_id: str | None
     created_at: datetime
-
-    @classmethod
-    def of(cls, row: Model) -> ModelSummary:
-        return cls(
-            model_id=row.id,
-            name=row.name,
-            task_type=row.task_type,
-            target=row.target,
-            metrics=row.metrics,
-            dataset_id=row.dataset_id,
-            job_id=row.job_id,
-            parent_model_id=row.parent_model_id,
-            created_at=row.created_at,
-        )
 
 
 class ModelDetail(ModelSummary):
@@ -43,19 +28,6 @@ class ModelDetail(ModelSummary):
     row_count: int
     num_boost_round: int
     xgboost_version: str
-
-    @classmethod
-    def of(cls, row: Model) -> ModelDetail:
-        return cls(
-            **ModelSummary.of(row).model_dump(),
-            features=row.features,
-            params=row.params,
-            history=row.history,
-            labels=row.labels,
-            row_count=row.row_count,
-            num_boost_round=row.num_boost_round,
-            xgboost_version=row.xgboost_version,
-        )
 
 
 class ModelList(Response):

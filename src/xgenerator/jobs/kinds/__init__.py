@@ -1,4 +1,8 @@
-"""The registry of job kinds. Adding a kind is one module with a `JobKind` and one line here."""
+"""The job kinds: what each does before a job exists (`prepare`) and on a worker (`run`).
+
+Adding a kind is one module in this package with a `JobKind`, registered by `register`, and
+one line in `load_all`.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from sqlalchemy.orm import Session
 from xgenerator.context import Context
 from xgenerator.db.tables import Job
 from xgenerator.jobs.runtime import Runtime
+from xgenerator.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,13 @@ class Outcome:
 
 class JobKind(Protocol):
     job_type: str
+
+    def prepare(
+        self, session: Session, settings: Settings, user_id: str, request: dict[str, Any]
+    ) -> Job:
+        """Check everything checkable before the job exists (ownership of every id the request
+        names included) and build its row; a bad request raises here, never on a worker."""
+        ...
 
     def run(self, context: Context, job: Job, runtime: Runtime) -> Outcome: ...
 

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import CursorResult, and_, delete, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -31,7 +32,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from xgenerator.context import Context
 from xgenerator.db.tables import Dataset, Job, JobArtifact, JobEvent, Model, User, utcnow
-from xgenerator.jobs import submit
+from xgenerator.jobs import service
 from xgenerator.jobs.kinds import Outcome, register
 from xgenerator.jobs.queues import Queue
 from xgenerator.jobs.runtime import Runtime
@@ -221,6 +222,11 @@ def run_cleanup(
 class CleanupKind:
     job_type = JOB_TYPE
 
+    def prepare(
+        self, session: Session, settings: Settings, user_id: str, request: dict[str, Any]
+    ) -> Job:
+        return Job(user_id=user_id, job_type=JOB_TYPE, queue=QUEUE, config={})
+
     def run(self, context: Context, job: Job, runtime: Runtime) -> Outcome:
         def progress(report: Report) -> None:
             # Keeps the lease and notices a cancel between batches.
@@ -262,9 +268,7 @@ def schedule(context: Context, now: datetime | None = None) -> Job | None:
         )
     if busy:
         return None
-    job = Job(user_id=owner, job_type=JOB_TYPE, queue=QUEUE, config={})
-    created, _ = submit.submit(context, job, enforce_quota=False)
-    return created
+    return service.submit(context, owner, JOB_TYPE, {}, enforce_quota=False).job
 
 
 register(CleanupKind())

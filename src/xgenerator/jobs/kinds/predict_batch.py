@@ -6,6 +6,8 @@ point at the one Parquet file, written before the job finishes and registered wi
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from xgenerator.context import Context
@@ -24,35 +26,37 @@ from xgenerator.jobs.runtime import Runtime
 from xgenerator.ml.batch import output_columns, predict_parquet
 from xgenerator.models.repository import CACHE
 from xgenerator.models.repository import get_owned as get_model
-
-
-def prepare_predict_batch(
-    session: Session, user_id: str, model_id: str, dataset_id: str, output_name: str | None
-) -> Job:
-    """The model and dataset must be the user's, and the dataset must have every feature."""
-    model = get_model(session, user_id, model_id)
-    dataset = datasets.get_owned(session, user_id, dataset_id)
-    kinds = {c["name"]: c["kind"] for c in dataset.schema["columns"]}
-    missing = [f["name"] for f in model.features if f["name"] not in kinds]
-    if missing:
-        raise InvalidInput("the dataset lacks columns the model needs", {"missing": missing})
-    temporal = [f["name"] for f in model.features if kinds[f["name"]] == "datetime"]
-    if temporal:
-        raise InvalidInput("datetime columns cannot be features", {"columns": temporal})
-    config = {"model_id": model.id, "dataset_id": dataset.id, "output_name": output_name}
-    return Job(
-        user_id=user_id,
-        job_type="predict",
-        queue=Queue.PREDICT,
-        model_name=model.name,
-        dataset_id=dataset.id,
-        source_model_id=model.id,
-        config=config,
-    )
+from xgenerator.settings import Settings
 
 
 class PredictBatchKind:
     job_type = "predict"
+
+    def prepare(
+        self, session: Session, settings: Settings, user_id: str, request: dict[str, Any]
+    ) -> Job:
+        """The model and dataset must be the user's, and the dataset must have every feature."""
+        model_id, dataset_id = request["model_id"], request["dataset_id"]
+        output_name = request.get("output_name")
+        model = get_model(session, user_id, model_id)
+        dataset = datasets.get_owned(session, user_id, dataset_id)
+        kinds = {c["name"]: c["kind"] for c in dataset.schema["columns"]}
+        missing = [f["name"] for f in model.features if f["name"] not in kinds]
+        if missing:
+            raise InvalidInput("the dataset lacks columns the model needs", {"missing": missing})
+        temporal = [f["name"] for f in model.features if kinds[f["name"]] == "datetime"]
+        if temporal:
+            raise InvalidInput("datetime columns cannot be features", {"columns": temporal})
+        config = {"model_id": model.id, "dataset_id": dataset.id, "output_name": output_name}
+        return Job(
+            user_id=user_id,
+            job_type="predict",
+            queue=Queue.PREDICT,
+            model_name=model.name,
+            dataset_id=dataset.id,
+            source_model_id=model.id,
+            config=config,
+        )
 
     def run(self, context: Context, job: Job, runtime: Runtime) -> Outcome:
         cfg = job.config

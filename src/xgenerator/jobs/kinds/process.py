@@ -24,7 +24,9 @@ from xgenerator.jobs.kinds.derived import (
     new_parquet,
     open_parquet,
 )
+from xgenerator.jobs.queues import Queue
 from xgenerator.jobs.runtime import Runtime
+from xgenerator.settings import Settings
 
 # The dataset kinds each operation can work on when no columns are named.
 USABLE = {
@@ -34,51 +36,57 @@ USABLE = {
 }
 
 
-def prepare_process(
-    session: Session, user_id: str, dataset_id: str, operation: str, options: dict[str, Any]
-) -> Job:
-    """Check the columns against the dataset (422 naming what is wrong) and build the job."""
-    dataset = datasets.get_owned(session, user_id, dataset_id)
-    kinds = {c["name"]: c["kind"] for c in dataset.schema["columns"]}
-    usable = USABLE[operation]
-    asked = options.get("columns")
-    if asked is not None:
-        unknown = [c for c in asked if c not in kinds]
-        if unknown:
-            raise InvalidInput(
-                f"unknown columns: {', '.join(unknown)}",
-                {"unknown": unknown, "available": list(kinds)},
-            )
-        if len(set(asked)) != len(asked):
-            raise InvalidInput("columns are listed twice", {"columns": asked})
-        wrong = {c: kinds[c] for c in asked if kinds[c] not in usable}
-        if wrong:
-            raise InvalidInput(
-                f"{operation} works on {' or '.join(usable)} columns only", {"columns": wrong}
-            )
-        columns = list(asked)
-    else:
-        columns = [c for c, k in kinds.items() if k in usable]
-    if not columns:
-        raise InvalidInput(
-            f"the dataset has no {' or '.join(usable)} columns to {operation}", {"available": kinds}
-        )
-    if operation == "anomalies":
-        clash = [c for c in operations.ANOMALY_COLUMNS if c in kinds]
-        if clash:
-            raise InvalidInput("the dataset already has the output columns", {"columns": clash})
-    config = {
-        "dataset_id": dataset.id,
-        "operation": operation,
-        "options": {**options, "columns": columns},
-    }
-    return Job(
-        user_id=user_id, job_type="process", queue="process", dataset_id=dataset.id, config=config
-    )
-
-
 class ProcessKind:
     job_type = "process"
+
+    def prepare(
+        self, session: Session, settings: Settings, user_id: str, request: dict[str, Any]
+    ) -> Job:
+        """Check the columns against the dataset (422 naming what is wrong) and build the job."""
+        dataset_id, operation = request["dataset_id"], request["operation"]
+        options: dict[str, Any] = request.get("options") or {}
+        dataset = datasets.get_owned(session, user_id, dataset_id)
+        kinds = {c["name"]: c["kind"] for c in dataset.schema["columns"]}
+        usable = USABLE[operation]
+        asked = options.get("columns")
+        if asked is not None:
+            unknown = [c for c in asked if c not in kinds]
+            if unknown:
+                raise InvalidInput(
+                    f"unknown columns: {', '.join(unknown)}",
+                    {"unknown": unknown, "available": list(kinds)},
+                )
+            if len(set(asked)) != len(asked):
+                raise InvalidInput("columns are listed twice", {"columns": asked})
+            wrong = {c: kinds[c] for c in asked if kinds[c] not in usable}
+            if wrong:
+                raise InvalidInput(
+                    f"{operation} works on {' or '.join(usable)} columns only", {"columns": wrong}
+                )
+            columns = list(asked)
+        else:
+            columns = [c for c, k in kinds.items() if k in usable]
+        if not columns:
+            raise InvalidInput(
+                f"the dataset has no {' or '.join(usable)} columns to {operation}",
+                {"available": kinds},
+            )
+        if operation == "anomalies":
+            clash = [c for c in operations.ANOMALY_COLUMNS if c in kinds]
+            if clash:
+                raise InvalidInput("the dataset already has the output columns", {"columns": clash})
+        config = {
+            "dataset_id": dataset.id,
+            "operation": operation,
+            "options": {**options, "columns": columns},
+        }
+        return Job(
+            user_id=user_id,
+            job_type=self.job_type,
+            queue=Queue.PROCESS,
+            dataset_id=dataset.id,
+            config=config,
+        )
 
     def run(self, context: Context, job: Job, runtime: Runtime) -> Outcome:
         operation = job.config["operation"]

@@ -24,26 +24,10 @@ from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.report import Evaluation, ReportData, evaluate, feature_importance, render
 from xgenerator.models.repository import CACHE
 from xgenerator.models.repository import get_owned as get_model
+from xgenerator.settings import Settings
 
 REPORT_NAME = "report.html"
 DEFAULT_TEST_SIZE = 0.2  # what training uses when the request names none
-
-
-def prepare_report(session: Session, user_id: str, model_id: str) -> Job:
-    """Records the training job's test_size now: that job's record may be deleted later."""
-    model = get_model(session, user_id, model_id)
-    training = session.get(Job, model.job_id)
-    test_size = training.config.get("test_size") if training is not None else None
-    config = {"model_id": model.id, "test_size": test_size}
-    return Job(
-        user_id=user_id,
-        job_type="report",
-        queue=Queue.PROCESS,
-        model_name=model.name,
-        dataset_id=model.dataset_id,
-        source_model_id=model.id,
-        config=config,
-    )
 
 
 def latest_report(session: Session, user_id: str, model_id: str) -> JobArtifact:
@@ -70,6 +54,25 @@ def latest_report(session: Session, user_id: str, model_id: str) -> JobArtifact:
 
 class ReportKind:
     job_type = "report"
+
+    def prepare(
+        self, session: Session, settings: Settings, user_id: str, request: dict[str, Any]
+    ) -> Job:
+        """Records the training job's test_size now: that job's record may be deleted later."""
+        model_id = request["model_id"]
+        model = get_model(session, user_id, model_id)
+        training = session.get(Job, model.job_id)
+        test_size = training.config.get("test_size") if training is not None else None
+        config = {"model_id": model.id, "test_size": test_size}
+        return Job(
+            user_id=user_id,
+            job_type="report",
+            queue=Queue.PROCESS,
+            model_name=model.name,
+            dataset_id=model.dataset_id,
+            source_model_id=model.id,
+            config=config,
+        )
 
     def run(self, context: Context, job: Job, runtime: Runtime) -> Outcome:
         with context.db.session() as session:

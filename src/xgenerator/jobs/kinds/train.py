@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from xgenerator.context import Context
 from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Dataset, Job, Model, utcnow
-from xgenerator.errors import InvalidInput
+from xgenerator.errors import Forbidden, InvalidInput
 from xgenerator.jobs.kinds import Outcome, register
 from xgenerator.jobs.queues import Queue
 from xgenerator.jobs.runtime import Runtime
@@ -166,6 +166,15 @@ class _Hooks:
 class TrainKind:
     job_type = "train"
 
+    def prepare(
+        self, session: Session, settings: Settings, user_id: str, request: dict[str, Any]
+    ) -> Job:
+        claimed = request.get("user_id")
+        if claimed is not None and claimed != user_id:
+            raise Forbidden("user_id does not match the API key's user")
+        config = {k: v for k, v in request.items() if k != "user_id"}
+        return prepare_train(session, settings, user_id, config)
+
     def run(self, context: Context, job: Job, runtime: Runtime) -> Outcome:
         cfg = job.config
         spec = TrainSpec(
@@ -282,6 +291,11 @@ def runtime_seconds(job: Job) -> float:
 
 class RetrainKind(TrainKind):
     job_type = "retrain"
+
+    def prepare(
+        self, session: Session, settings: Settings, user_id: str, request: dict[str, Any]
+    ) -> Job:
+        return prepare_retrain(session, settings, user_id, request["model_id"], request)
 
 
 register(TrainKind())

@@ -1,0 +1,179 @@
+"""The one entry for what a user does to jobs: submit, cancel, delete.
+
+Submitting records the job, commits, then sends its id to the broker. The row is committed
+before the task is sent, so a worker never receives an id it cannot read. If sending fails
+(broker down, process killed in between) the job stays `queued` and the reconciler sends it
+again later.
+
+Cancelling a queued job cancels it at once; a running one is asked to stop: the request lives
+in the database (`cancel_requested`), so it survives worker restarts, and the running job reads
+it through its progress writes and stops within a round.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+
+from xgenerator.context import Context
+from xgenerator.db.tables import Job, utcnow
+from xgenerator.errors import Conflict, ServiceUnavailable
+from xgenerator.jobs import kinds, quota, repository
+from xgenerator.jobs.status import JobStatus
+from xgenerator.jobs.submit import new_task_id, publish
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Submission:
+    job: Job
+    created: bool  # False: an Idempotency-Key replayed the job created the first time
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    job_id: str
+    previous_status: JobStatus
+    status: JobStatus  # cancelled at once (it was queued), or still running until it stops
+
+
+def submit(
+    context: Context,
+    user_id: str,
+    job_type: str,
+    request: dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    enforce_quota: bool = True,
+) -> Submission:
+    """Check the request with its kind, then record and enqueue the job.
+
+    With an idempotency key, the same key and request return the job created the first time;
+    the same key with another request is a 409. A new job beyond the user's active-job quota
+    is a 429 (`enforce_quota=False` for the service's own jobs).
+    """
+    kind = kinds.get(job_type)
+    with context.db.session() as session:
+        job = kind.prepare(session, context.settings, user_id, request)
+    return enqueue(
+        context,
+        job,
+        idempotency_key=idempotency_key,
+        request=request,
+        enforce_quota=enforce_quota,
+    )
+
+
+def enqueue(
+    context: Context,
+    job: Job,
+    *,
+    idempotency_key: str | None = None,
+    request: dict[str, Any] | None = None,
+    enforce_quota: bool = True,
+) -> Submission:
+    """Record a prepared job and send its task (`submit` without the kind's checks)."""
+    user_id = job.user_id
+    digest = _request_hash(request or {}) if idempotency_key else None
+    if idempotency_key:
+        job.idempotency_key = idempotency_key
+        job.request_hash = digest
+        existing = _replay(context, user_id, idempotency_key, digest)
+        if existing is not None:
+            return Submission(existing, created=False)
+    # The task id is chosen now and stored with the row: one transaction per submission
+    # instead of a second one after the send (bench/: POST /train took four, now three).
+    task_id = job.celery_task_id = new_task_id()
+    try:
+        with context.db.session() as session:
+            repository.create(session, job)
+            if enforce_quota:
+                quota.check_active_jobs(
+                    session, job.user_id, context.settings.max_active_jobs_per_user
+                )
+    except IntegrityError:
+        # A concurrent request with the same key won the insert.
+        existing = _replay(context, user_id, idempotency_key or "", digest)
+        if existing is None:
+            raise
+        return Submission(existing, created=False)
+    context.metrics.submitted(job.job_type)
+    if not publish(context, job, task_id):
+        _forget_task_id(context, job)
+    return Submission(job, created=True)
+
+
+def cancel(context: Context, job: Job) -> Cancellation:
+    """Cancel the user's job (already owned: see `api/deps.py`); 409 when it already ended."""
+    previous = JobStatus(job.status)
+    if previous.is_final:
+        raise Conflict(f"job already {previous}", {"status": previous.value})
+    with context.db.session() as session:
+        session.execute(
+            update(Job).where(Job.id == job.id).values(cancel_requested=True, updated_at=utcnow())
+        )
+        cancelled = repository.transition(
+            session,
+            job.id,
+            JobStatus.CANCELLED,
+            event="cancelled",
+            message="cancelled before it started",
+            only_from=JobStatus.QUEUED,
+        )
+        if not cancelled:
+            # It started meanwhile (or was running): the worker sees the flag at its next
+            # progress write.
+            repository.add_event(
+                session, job.id, "cancel_requested", JobStatus.RUNNING, "cancellation requested"
+            )
+    if cancelled:
+        context.metrics.finished(job.job_type, JobStatus.CANCELLED)
+        return Cancellation(job.id, JobStatus.QUEUED, JobStatus.CANCELLED)
+    return Cancellation(job.id, JobStatus.RUNNING, JobStatus.RUNNING)
+
+
+def delete(context: Context, job: Job) -> Cancellation | None:
+    """An active job is cancelled (returned); a finished one loses its record, events and
+    result files (a model or dataset it made stays)."""
+    from xgenerator.jobs.kinds import cleanup
+
+    if not JobStatus(job.status).is_final:
+        return cancel(context, job)
+    with context.db.session() as session:
+        delete_files = cleanup.purge_jobs(context, session, [job.id])
+    delete_files()
+    return None
+
+
+def _request_hash(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _replay(context: Context, user_id: str, key: str, digest: str | None) -> Job | None:
+    with context.db.session() as session:
+        existing = repository.find_by_idempotency_key(session, user_id, key)
+    if existing is not None and existing.request_hash != digest:
+        raise Conflict(
+            "Idempotency-Key was already used with a different request", {"job_id": existing.id}
+        )
+    return existing
+
+
+def _forget_task_id(context: Context, job: Job) -> None:
+    """The task recorded with the job was never sent: show none, like any job not sent yet
+    (unless the reconciler sent one meanwhile)."""
+    sent, job.celery_task_id = job.celery_task_id, None
+    try:
+        with context.db.session() as session:
+            session.query(Job).filter(Job.id == job.id, Job.celery_task_id == sent).update(
+                {"celery_task_id": None}
+            )
+    except ServiceUnavailable:
+        log.warning("job %s: could not clear the task id of an unsent task", job.id)
