@@ -16,6 +16,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from xgenerator.errors import ConfigurationError
 
+# `secrets.token_urlsafe(24)` gives 32 characters; 24 is the least an admin key may have.
+MIN_ADMIN_KEY = 24
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="XGEN_", extra="ignore", frozen=True)
@@ -139,6 +142,18 @@ class Settings(BaseSettings):
     def _storage_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("file://", "s3://", "memory://")):
             raise ValueError("must be a file://, s3:// or memory:// URL")
+        return value
+
+    @field_validator("admin_keys")
+    @classmethod
+    def _admin_keys(cls, value: str) -> str:
+        # An admin key opens every user's job counts and the whole fleet's state: one short
+        # enough to guess is refused before the service starts.
+        short = [
+            key for key in value.split(",") if key.strip() and len(key.strip()) < MIN_ADMIN_KEY
+        ]
+        if short:
+            raise ValueError(f"each admin key needs at least {MIN_ADMIN_KEY} characters")
         return value
 
     @property

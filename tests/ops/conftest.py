@@ -19,7 +19,7 @@ from xgenerator.context import Context, build_context
 from xgenerator.db.tables import Job, JobEvent
 from xgenerator.settings import Settings
 
-ADMIN_KEY = "admin-secret"
+ADMIN_KEY = "admin-secret-long-enough-for-tests"
 ADMIN = {"X-Admin-Key": ADMIN_KEY}
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from tests.ops.conftest import Service, ServiceFactory, add_job
+from tests.ops.conftest import ADMIN, Service, ServiceFactory, add_job
 from xgenerator.db.tables import Dataset, Job, JobArtifact, JobEvent, Model
 from xgenerator.jobs import runner
 from xgenerator.jobs.kinds import cleanup
@@ -280,5 +280,5 @@ def test_cleanup_is_a_visible_job_of_the_system_user(service: ServiceFactory) ->
     later = datetime.now(UTC) + timedelta(seconds=1801)
     assert cleanup.schedule(svc.context, later) is not None
     # it appears in /status
-    status = svc.client.get("/status", headers={"X-Admin-Key": "admin-secret"}).json()
+    status = svc.client.get("/status", headers=ADMIN).json()
     assert status["last_cleanup"]["status"] == "queued"

@@ -10,7 +10,7 @@ import redis
 import xgboost
 from sqlalchemy import func, select
 
-from tests.ops.conftest import ADMIN, Service, ServiceFactory, sample, scrape
+from tests.ops.conftest import ADMIN, ADMIN_KEY, Service, ServiceFactory, sample, scrape
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload, wait_for
 from xgenerator.db.tables import Job, WorkerHeartbeat
 from xgenerator.jobs import service
@@ -50,7 +50,7 @@ def test_operator_endpoints_need_an_admin_key(service: ServiceFactory) -> None:
         # a user's API key is not an admin key
         assert svc.client.get(path, headers=auth(user)).status_code == 401
         assert svc.client.get(path, headers=ADMIN).status_code == 200
-        bearer = {"Authorization": "Bearer admin-secret"}
+        bearer = {"Authorization": f"Bearer {ADMIN_KEY}"}
         assert svc.client.get(path, headers=bearer).status_code == 200
     body = svc.client.get("/status").json()
     assert body["error"] == "unauthorized"

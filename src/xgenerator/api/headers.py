@@ -16,6 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 DEFAULT_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
+    # Every answer is one user's data: no shared cache (a proxy, a CDN) may keep it. Answers
+    # that may be cached privately (downloads) or must not be transformed (streams) say so.
+    "Cache-Control": "private, no-store",
 }
 # What a browser may send cross-origin: the API key, and what the API reads besides.
 CORS_HEADERS = ["X-API-Key", "Content-Type", "Idempotency-Key", "Last-Event-ID"]

@@ -6,7 +6,7 @@ of small online requests; it agrees with `Booster.predict` on the same frame (te
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,21 +55,27 @@ def predict_scores(bundle: ModelBundle, rows: pd.DataFrame) -> np.ndarray[Any, A
     return scores
 
 
-def rows_to_frame(rows: Sequence[dict[str, object]]) -> pd.DataFrame:
+def rows_to_frame(
+    rows: Sequence[Mapping[str, object]], columns: Sequence[str] | None = None
+) -> pd.DataFrame:
     """A frame of object columns from JSON rows, so that pandas guesses no dtype.
 
     Left to itself pandas would turn ``["1", 2]`` into strings or ``[1, None]`` into floats
     before `to_model_frame` sees them; with object columns it coerces each column once,
-    knowing the feature's kind. A key absent from a row is a missing value.
+    knowing the feature's kind. A key absent from a row is a missing value. With `columns`
+    (a model's features) only those are built: a row's other keys cost nothing.
     """
-    columns: dict[str, None] = {}
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             raise InvalidInput("each row must be an object", {"row": i})
-        for key in row:
-            if not isinstance(key, str):
-                raise InvalidInput("column names must be strings", {"row": i})
-            columns.setdefault(key)
+    if columns is None:
+        seen: dict[str, None] = {}
+        for i, row in enumerate(rows):
+            for key in row:
+                if not isinstance(key, str):
+                    raise InvalidInput("column names must be strings", {"row": i})
+                seen.setdefault(key)
+        columns = list(seen)
     data: dict[str, Any] = {
         name: pd.Series([row.get(name) for row in rows], dtype=object) for name in columns
     }

@@ -70,5 +70,5 @@ def get_report(model_id: str, user: CurrentUser, context: ContextDep) -> Respons
     return Response(
         context.store.get_bytes(artifact.storage_key),
         media_type="text/html; charset=utf-8",
-        headers={"Content-Security-Policy": REPORT_CSP},
+        headers={"Content-Security-Policy": REPORT_CSP, "Cache-Control": "private"},
     )

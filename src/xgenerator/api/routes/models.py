@@ -20,11 +20,13 @@ from xgenerator.api.schemas.models import (
     ModelSummary,
     PredictRequest,
     PredictResponse,
+    Row,
 )
 from xgenerator.api.submission import REPLAY, IdempotencyKey, accepted
 from xgenerator.errors import PayloadTooLarge
 from xgenerator.jobs import service
-from xgenerator.ml.predict import predict, rows_to_frame
+from xgenerator.ml.bundle import ModelBundle
+from xgenerator.ml.predict import Prediction, predict, rows_to_frame
 from xgenerator.models import feedback
 from xgenerator.models import repository as registry
 
@@ -64,7 +66,10 @@ def download_model(model: OwnedModel, context: ContextDep) -> Response:
     return Response(
         data,
         media_type="application/ubjson",
-        headers={"Content-Disposition": f'attachment; filename="{model.id}.ubj"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{model.id}.ubj"',
+            "Cache-Control": "private",
+        },
     )
 
 
@@ -85,7 +90,7 @@ async def predict_rows(
             {"limit": limit, "rows": len(records)},
         )
     loaded = await run_in_threadpool(registry.CACHE.load, context.store, model)
-    result = await run_in_threadpool(predict, loaded, rows_to_frame(records))
+    result = await run_in_threadpool(_predict_rows, loaded, records)
     ids = None
     if body.log:
         ids = await run_in_threadpool(
@@ -115,3 +120,8 @@ def retrain(
         context, user.id, "retrain", request, idempotency_key=idempotency_key
     )
     return accepted(response, submission)
+
+
+def _predict_rows(loaded: ModelBundle, records: list[Row]) -> Prediction:
+    """Off the event loop: only the model's feature columns are built from the rows."""
+    return predict(loaded, rows_to_frame(records, [f.name for f in loaded.features]))

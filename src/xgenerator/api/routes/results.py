@@ -50,7 +50,8 @@ def stored_file(store: ArtifactStore, key: str, media_type: str, filename: str) 
     if not store.exists(key):
         raise NotFound("artifact", filename)
     local = store.local_path(key)
-    headers = {"Content-Security-Policy": DOWNLOAD_CSP}
+    # `private`: the owner's browser may keep its own download; no shared cache may.
+    headers = {"Content-Security-Policy": DOWNLOAD_CSP, "Cache-Control": "private"}
     if local is not None:
         return FileResponse(local, media_type=media_type, filename=filename, headers=headers)
 

@@ -53,7 +53,7 @@ async def stream_job(
     return StreamingResponse(
         _events(context, follower),
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers={"Cache-Control": "private, no-cache", "X-Accel-Buffering": "no"},
     )
 
 

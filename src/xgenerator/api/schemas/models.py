@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
@@ -37,7 +37,12 @@ class ModelList(Response):
     offset: int
 
 
-Row = dict[str, Any]
+# A value in a prediction row is a JSON scalar: an object or a list where a number or a
+# category belongs is a 422 here, not an error deep inside the model code. A row has at most
+# as many keys as a dataset may have columns (extra keys are ignored, never built into columns).
+Scalar = str | int | float | bool | None
+MAX_ROW_KEYS = 2_000
+Row = Annotated[dict[str, Scalar], Field(max_length=MAX_ROW_KEYS)]
 
 
 class PredictRequest(Request):
