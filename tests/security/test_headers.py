@@ -26,7 +26,7 @@ ORIGIN = "https://app.example.com"
 
 
 def ui_urls() -> list[str]:
-    filled = {"{job_id}": "j1", "{model_id}": "m1", "{dataset_id}": "d1"}
+    filled = {"{job_id}": "a" * 32, "{model_id}": "b" * 32, "{dataset_id}": "c" * 32}
     urls = []
     for path in sorted(UNLISTED):
         if path == "/ui/static/{name}":

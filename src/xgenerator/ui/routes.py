@@ -7,6 +7,7 @@ inline, so a strict Content-Security-Policy applies to every page.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,16 @@ SECURITY_HEADERS = {
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
+# Jobs, models and datasets have uuid4-hex ids: a page for anything else is a 404, so that no
+# path segment of a page can make its script call another API path (`..%5Cusers%5Cme`).
+OBJECT_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _object_id(value: str, what: str) -> str:
+    if not OBJECT_ID.fullmatch(value):
+        raise NotFound(what, "(not an id)")
+    return value
+
 
 def _page(request: Request, page: str, title: str, **values: Any) -> HTMLResponse:
     context = {"page": page, "title": title, "version": xgenerator.__version__, **values}
@@ -53,7 +64,7 @@ def jobs_page(request: Request) -> HTMLResponse:
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(request: Request, job_id: str) -> HTMLResponse:
-    return _page(request, "job", "Job", object_id=job_id)
+    return _page(request, "job", "Job", object_id=_object_id(job_id, "job"))
 
 
 @router.get("/models", response_class=HTMLResponse)
@@ -63,7 +74,7 @@ def models_page(request: Request) -> HTMLResponse:
 
 @router.get("/models/{model_id}", response_class=HTMLResponse)
 def model_page(request: Request, model_id: str) -> HTMLResponse:
-    return _page(request, "model", "Model", object_id=model_id)
+    return _page(request, "model", "Model", object_id=_object_id(model_id, "model"))
 
 
 @router.get("/datasets", response_class=HTMLResponse)
@@ -73,7 +84,7 @@ def datasets_page(request: Request) -> HTMLResponse:
 
 @router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
 def dataset_page(request: Request, dataset_id: str) -> HTMLResponse:
-    return _page(request, "dataset", "Dataset", object_id=dataset_id)
+    return _page(request, "dataset", "Dataset", object_id=_object_id(dataset_id, "dataset"))
 
 
 @router.get("/static/{name}")

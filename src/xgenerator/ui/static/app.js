@@ -4,7 +4,9 @@ import { $, ApiError, api, auth } from "./api.js";
 import * as pages from "./pages.js";
 
 const page = document.body.dataset.page;
-const objectId = document.body.dataset.id;
+// The server only renders ids of the right shape; encoding them too keeps any id a single
+// path segment of the API URLs built from it.
+const objectId = encodeURIComponent(document.body.dataset.id);
 
 function showSignIn() {
   $("#content").hidden = true;
