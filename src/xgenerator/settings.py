@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     max_dataset_rows: int = Field(default=10_000_000, gt=0)
     max_dataset_columns: int = Field(default=2_000, gt=0)
     max_predict_rows: int = Field(default=10_000, gt=0)
+    # Rows x classes one prediction answer may hold: a 40 KB request to a 1,000-class model
+    # answered 287 MB. Past it: 413, use a batch prediction job.
+    max_predict_values: int = Field(default=1_000_000, gt=0)
     max_body_mb: float = Field(default=16.0, gt=0)
     # Rows per chunk for jobs that stream a dataset (batch prediction, normalize, anomalies,
     # report scoring): bounds their memory, and sets how often they report progress.

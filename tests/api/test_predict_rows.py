@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from tests.jobs.kind_helpers import train_model
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload
 from xgenerator.api.schemas.models import MAX_ROW_KEYS
+from xgenerator.context import Context
 from xgenerator.ml.predict import rows_to_frame
 
 
@@ -46,6 +47,12 @@ def test_prediction_rows_are_checked_and_bounded(client: TestClient, worker: Wor
     assert len(response.json()["predictions"]) == len(rows)
     assert response.headers["cache-control"] == "private, no-store"
     print(f"10,000 rows with distinct extra keys: {time.perf_counter() - started:.2f}s")
+
+    # Rows x classes past the bound: 413 before any prediction is made.
+    context.settings = context.settings.model_copy(update={"max_predict_values": 10})
+    response = client.post(url, headers=auth(user), json={"rows": [good] * 6})  # 6 x 2 > 10
+    assert response.status_code == 413, response.text
+    assert response.json()["details"] == {"limit": 10, "values": 12}
 
     download = client.get(f"/models/{model_id}/download", headers=auth(user))
     assert download.status_code == 200 and download.headers["cache-control"] == "private"

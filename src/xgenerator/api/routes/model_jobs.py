@@ -5,12 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from xgenerator.api.deps import ContextDep, CurrentUser
+from xgenerator.api.files import stored_file
 from xgenerator.api.schemas.jobs import JobAccepted
 from xgenerator.api.schemas.model_jobs import PredictBatchRequest
 from xgenerator.api.submission import REPLAY, IdempotencyKey, accepted
-from xgenerator.errors import NotFound
 from xgenerator.jobs import service
 from xgenerator.jobs.kinds import report
+from xgenerator.jobs.kinds.report import REPORT_NAME
 
 router = APIRouter(tags=["models"])
 
@@ -65,10 +66,12 @@ def get_report(model_id: str, user: CurrentUser, context: ContextDep) -> Respons
     """The latest succeeded report of the model, as HTML (404 `report_not_found` if none)."""
     with context.db.session() as session:
         artifact = report.latest_report(session, user.id, model_id)
-    if not context.store.exists(artifact.storage_key):
-        raise NotFound("report", model_id)
-    return Response(
-        context.store.get_bytes(artifact.storage_key),
-        media_type="text/html; charset=utf-8",
-        headers={"Content-Security-Policy": REPORT_CSP, "Cache-Control": "private"},
+    # Streamed: a 1,000-class report is about 100 MB of HTML.
+    return stored_file(
+        context.store,
+        artifact.storage_key,
+        "text/html; charset=utf-8",
+        REPORT_NAME,
+        csp=REPORT_CSP,
+        disposition="inline",
     )
