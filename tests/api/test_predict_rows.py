@@ -21,7 +21,9 @@ def test_rows_build_only_the_columns_asked_for() -> None:
     assert frame["x2"].isna().all() and (frame["x1"] == 1.0).all()
 
 
-def test_prediction_rows_are_checked_and_bounded(client: TestClient, worker: WorkerProcess) -> None:
+def test_prediction_rows_are_checked_and_bounded(
+    client: TestClient, context: Context, worker: WorkerProcess
+) -> None:
     user = create_user(client)
     frame = classification_frame(200)
     dataset_id = upload(client, user, frame).json()["dataset_id"]
