@@ -163,9 +163,9 @@ def test_describe_accepts_a_frame() -> None:
         describe(pa.table({"blob": pa.array([b"x"])}))
 
 
-def parquet_bytes(table: pa.Table) -> bytes:
+def parquet_bytes(table: pa.Table, **options: Any) -> bytes:
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
+    pq.write_table(table, sink, **options)
     return bytes(sink.getvalue().to_pybytes())
 
 
@@ -260,3 +260,35 @@ def test_existing_destination_is_replaced_whole(tmp_path: Path) -> None:
     ingest(upload(tmp_path, "a\n1\n2\n", name="again"), destination, LIMITS)
     assert pd.read_parquet(destination)["a"].tolist() == [1, 2]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again", "bad", "data.parquet", "upload"]
+
+
+def test_a_csv_too_wide_is_refused_from_its_header_alone(tmp_path: Path) -> None:
+    # The body is garbage pyarrow would refuse as ragged: the width is refused first.
+    header = ",".join(f"c{i}" for i in range(LIMITS.max_columns + 1))
+    error = rejected(tmp_path, header + "\n1,2\n3\n")
+    assert error.details is not None and error.details["reason"] == "too_many_columns"
+    assert error.details["columns"] == LIMITS.max_columns + 1
+
+
+def test_parquet_nested_and_inflating_columns_are_refused_from_the_footer(
+    tmp_path: Path,
+) -> None:
+    lists = pa.table({"a": pa.array([[0] * 1000] * 10, type=pa.list_(pa.int64()))})
+    error = rejected(tmp_path, parquet_bytes(lists))
+    assert error.details is not None and error.details["reason"] == "unsupported_column_type"
+
+    # A struct of many children counts as every leaf it holds.
+    wide = pa.StructArray.from_arrays(
+        [pa.array([1, 2]) for _ in range(LIMITS.max_columns + 5)],
+        names=[f"f{i}" for i in range(LIMITS.max_columns + 5)],
+    )
+    error = rejected(tmp_path, parquet_bytes(pa.table({"s": wide})))
+    assert error.details is not None and error.details["reason"] == "too_many_columns"
+
+    # A few KB of zeros that decompress to 8 MB: over 100x its size (the floor lowered here).
+    zeros = pa.table({"z": pa.array([0] * 1_000_000, type=pa.int64())})
+    data = parquet_bytes(zeros, compression="zstd", use_dictionary=False)
+    bomb = IngestLimits(max_rows=2_000_000, max_columns=5, expansion_floor_bytes=1024)
+    error = rejected(tmp_path, data, bomb)
+    assert error.details is not None and error.details["reason"] == "too_large_decompressed"
+    assert error.details["bytes"] > 100 * len(data)
