@@ -184,3 +184,18 @@ def test_idempotency_key_replays_the_same_job(client: TestClient, context: Conte
     different = client.post("/train", headers=headers, json=train_body(dataset_id, model_name="x"))
     assert different.status_code == 409
     assert job_count(context) == 1
+
+
+def test_feature_names_xgboost_refuses_are_422_at_submission(
+    client: TestClient, context: Context
+) -> None:
+    user = create_user(client)
+    frame = classification_frame(60).rename(columns={"x1": "x[1]", "x2": "a<b"})
+    dataset_id = upload(client, user, frame).json()["dataset_id"]
+    response = client.post("/train", headers=auth(user), json=train_body(dataset_id))
+    assert response.status_code == 422, response.text
+    assert response.json()["details"] == {"columns": ["x[1]", "a<b"]}
+    assert job_count(context) == 0
+    # Leaving them out is the way through.
+    ok = train_body(dataset_id, exclude_features=["x[1]", "a<b"])
+    assert client.post("/train", headers=auth(user), json=ok).status_code == 202

@@ -238,3 +238,17 @@ def _check_combination(params: Mapping[str, object]) -> dict[str, str]:
         if objective in {"count:poisson", "reg:gamma", "reg:tweedie"} and base_score <= 0:
             errors["base_score"] = f"must be > 0 for {objective}"
     return errors
+
+
+# XGBoost refuses these in feature names (they are its own dump syntax): a worker would fail.
+FORBIDDEN_IN_NAMES = ("[", "]", "<")
+
+
+def check_feature_names(names: list[str]) -> None:
+    bad = [n for n in names if any(c in n for c in FORBIDDEN_IN_NAMES)]
+    if bad:
+        raise InvalidInput(
+            "XGBoost does not accept '[', ']' or '<' in feature names: rename these columns, "
+            "or leave them out with exclude_features",
+            {"columns": bad[:20]},
+        )

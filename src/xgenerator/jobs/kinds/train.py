@@ -173,7 +173,9 @@ class TrainKind:
         if claimed is not None and claimed != user_id:
             raise Forbidden("user_id does not match the API key's user")
         config = {k: v for k, v in request.items() if k != "user_id"}
-        return prepare_train(session, settings, user_id, config)
+        job = prepare_train(session, settings, user_id, config)
+        params.check_feature_names(job.config["features"])
+        return job
 
     def run(self, context: Context, job: Job, runtime: Runtime) -> Outcome:
         cfg = job.config
