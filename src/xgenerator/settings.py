@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     retention_failed_days: float = Field(default=30, gt=0)
     retention_cancelled_days: float = Field(default=30, gt=0)
     retention_unused_dataset_days: float | None = Field(default=None, gt=0)
+    # Logged online predictions (and their feedback) are kept this long, then deleted.
+    retention_prediction_log_days: float = Field(default=90, gt=0)
     cleanup_interval_s: float = Field(default=3600, gt=0)
     cleanup_batch_size: int = Field(default=500, ge=1)
 

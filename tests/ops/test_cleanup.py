@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from tests.ops.conftest import ADMIN, Service, ServiceFactory, add_job
-from xgenerator.db.tables import Dataset, Job, JobArtifact, JobEvent, Model
+from xgenerator.db.tables import Dataset, Job, JobArtifact, JobEvent, Model, PredictionLog
 from xgenerator.jobs import runner
 from xgenerator.jobs.kinds import cleanup
 from xgenerator.jobs.kinds.cleanup import Report, Retention, run_cleanup
@@ -274,6 +274,7 @@ def test_cleanup_is_a_visible_job_of_the_system_user(service: ServiceFactory) ->
         "artifacts_deleted": 0,
         "datasets_deleted": 0,
         "heartbeats_deleted": 0,
+        "prediction_logs_deleted": 0,
     }
     # the cleanup ran recently: the next one waits for half an interval
     assert cleanup.schedule(svc.context) is None
@@ -282,3 +283,28 @@ def test_cleanup_is_a_visible_job_of_the_system_user(service: ServiceFactory) ->
     # it appears in /status
     status = svc.client.get("/status", headers=ADMIN).json()
     assert status["last_cleanup"]["status"] == "queued"
+
+
+def test_logged_predictions_expire(service: ServiceFactory) -> None:
+    svc = service(retention_prediction_log_days=30, cleanup_batch_size=2)
+    alice = new_user(svc)
+    job_id = add_job(svc.context, alice, "succeeded", days_ago(1))
+    add_model(svc, alice, job_id, "models/none.ubj")
+    with svc.context.db.session() as session:
+        model_id = session.scalars(select(Model.id)).one()
+        for age in (31, 45, 60, 29, 1):  # three past 30 days: more than one batch of 2
+            session.add(
+                PredictionLog(
+                    model_id=model_id,
+                    user_id=alice,
+                    features={},
+                    prediction={"value": 1},
+                    actual=None,
+                    created_at=days_ago(age),
+                )
+            )
+    report = run_cleanup(svc.context, NOW)
+    assert report.prediction_logs == 3
+    with svc.context.db.session() as session:
+        left = sorted(session.scalars(select(PredictionLog.created_at)))
+    assert [NOW - at.replace(tzinfo=UTC) for at in left] == [timedelta(days=29), timedelta(days=1)]

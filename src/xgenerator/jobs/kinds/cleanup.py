@@ -31,7 +31,16 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from xgenerator.context import Context
-from xgenerator.db.tables import Dataset, Job, JobArtifact, JobEvent, Model, User, utcnow
+from xgenerator.db.tables import (
+    Dataset,
+    Job,
+    JobArtifact,
+    JobEvent,
+    Model,
+    PredictionLog,
+    User,
+    utcnow,
+)
 from xgenerator.jobs import service
 from xgenerator.jobs.kinds import Outcome, register
 from xgenerator.jobs.queues import Queue
@@ -60,6 +69,7 @@ class Retention:
     failed: timedelta
     cancelled: timedelta
     unused_datasets: timedelta | None = None
+    prediction_logs: timedelta = timedelta(days=90)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Retention:
@@ -69,6 +79,7 @@ class Retention:
             failed=timedelta(days=settings.retention_failed_days),
             cancelled=timedelta(days=settings.retention_cancelled_days),
             unused_datasets=timedelta(days=days) if days is not None else None,
+            prediction_logs=timedelta(days=settings.retention_prediction_log_days),
         )
 
     def cutoffs(self, now: datetime) -> dict[str, datetime]:
@@ -89,6 +100,7 @@ class Report:
     artifacts: int = 0
     datasets: int = 0
     heartbeats: int = 0
+    prediction_logs: int = 0
 
     def result(self) -> dict[str, int]:
         return {f"{name}_deleted": n for name, n in asdict(self).items()}
@@ -214,9 +226,24 @@ def run_cleanup(
             break
     if retention.unused_datasets is not None:
         _expire_unused_datasets(context, now - retention.unused_datasets, report)
+    _expire_prediction_logs(context, now - retention.prediction_logs, report)
     with context.db.session() as session:
         report.heartbeats = heartbeats.prune(session, now - HEARTBEAT_KEEP)
     return report
+
+
+def _expire_prediction_logs(context: Context, before: datetime, report: Report) -> None:
+    """Logged predictions older than `before`, in batches (one short transaction each)."""
+    batch = context.settings.cleanup_batch_size
+    while True:
+        with context.db.session() as session:
+            old = select(PredictionLog.id).where(PredictionLog.created_at < before).limit(batch)
+            deleted = _rowcount(
+                session.execute(delete(PredictionLog).where(PredictionLog.id.in_(old)))
+            )
+        report.prediction_logs += deleted
+        if deleted < batch:
+            return
 
 
 class CleanupKind:
