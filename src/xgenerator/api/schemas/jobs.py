@@ -8,6 +8,7 @@ from pydantic import Field
 from xgenerator.api.schemas import Request, Response
 from xgenerator.db.tables import Job, JobEvent
 from xgenerator.jobs.repository import COUNT_LIMIT
+from xgenerator.ml.train import EVAL_TRAIN_EVERY
 
 Name = Field(min_length=1, max_length=200)
 
@@ -23,6 +24,12 @@ class TrainRequest(Request):
     num_boost_round: int = Field(default=100, ge=1)
     early_stopping_rounds: int | None = Field(default=None, ge=1)
     test_size: float = Field(default=0.2, gt=0, lt=1)
+    eval_train_every: int = Field(
+        default=EVAL_TRAIN_EVERY,
+        ge=0,
+        description="Score the training set every k rounds (and on the last); 0: never. "
+        "The validation set is scored every round.",
+    )
     user_id: str | None = Field(default=None, description="If given, must be the key's user")
 
 

@@ -20,7 +20,7 @@ from xgenerator.jobs.runtime import Runtime
 from xgenerator.ml import bundle, params
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.prepare import fresh_encoding
-from xgenerator.ml.train import InitModel, TrainResult, TrainSpec, train
+from xgenerator.ml.train import EVAL_TRAIN_EVERY, InitModel, TrainResult, TrainSpec, train
 from xgenerator.models.repository import CACHE
 from xgenerator.models.repository import get_owned as get_model
 from xgenerator.settings import Settings
@@ -176,6 +176,7 @@ class TrainKind:
             num_boost_round=cfg["num_boost_round"],
             early_stopping_rounds=cfg.get("early_stopping_rounds"),
             test_size=cfg.get("test_size") or 0.2,
+            eval_train_every=cfg.get("eval_train_every", EVAL_TRAIN_EVERY),
         )
         with context.db.session() as session:
             dataset = datasets.get_owned(session, job.user_id, cfg["dataset_id"])
