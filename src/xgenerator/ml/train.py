@@ -22,6 +22,7 @@ from xgenerator.ml.labels import LabelEncoding
 from xgenerator.ml.metrics import Metrics, classification_metrics, regression_metrics
 from xgenerator.ml.params import validate_params, wants_gpu
 from xgenerator.ml.prepare import prepare
+from xgenerator.ml.selection import Excluded
 from xgenerator.ml.split import split_indices
 
 MAX_ROUNDS = 100_000
@@ -44,6 +45,10 @@ class TrainSpec:
     # the training-set metric every k rounds and on the last planned round; 0: never.
     # The validation metric (which early stopping reads) is computed every round.
     eval_train_every: int = EVAL_TRAIN_EVERY
+    # True when the user named the features: then only all-missing ones are left out
+    features_forced: bool = False
+    # a text column with more distinct values is left out (unless forced); None: no bound
+    max_category_levels: int | None = None
 
 
 class TrainHooks(Protocol):
@@ -69,6 +74,7 @@ class InitModel:
     features: list[Feature]
     labels: LabelEncoding | None
     rounds_done: int = 0
+    excluded: list[Excluded] = field(default_factory=list)
 
 
 @dataclass
@@ -90,6 +96,8 @@ class TrainResult:
     train_rows: int
     validation_rows: int
     params: dict[str, object]
+    excluded: list[Excluded] = field(default_factory=list)
+    dropped_rows: dict[str, int] = field(default_factory=dict)
 
 
 def train(
@@ -157,6 +165,8 @@ def train(
         train_rows=len(train_idx),
         validation_rows=len(val_idx),
         params=params,
+        excluded=data.excluded,
+        dropped_rows=data.dropped_rows,
     )
 
 
@@ -233,6 +243,8 @@ def _check_spec(spec: TrainSpec) -> dict[str, object]:
         errors["early_stopping_rounds"] = "must be >= 1"
     if spec.eval_train_every < 0:
         errors["eval_train_every"] = "must be >= 0"
+    if spec.max_category_levels is not None and spec.max_category_levels < 1:
+        errors["max_category_levels"] = "must be >= 1"
     if not 0.0 < spec.test_size < 1.0:
         errors["test_size"] = "must be in (0, 1)"
     if errors:

@@ -40,6 +40,12 @@ class ModelDetail(ModelSummary):
     params: dict[str, Any]
     history: list[dict[str, Any]]
     labels: list[Any] | None
+    excluded_features: list[dict[str, Any]] = Field(
+        default_factory=list, description="Columns training left out: {name, reason, detail}"
+    )
+    dropped_rows: dict[str, int] = Field(
+        default_factory=dict, description='Rows training left out, by cause: "missing_target"'
+    )
     row_count: int
     num_boost_round: int
     xgboost_version: str
@@ -52,6 +58,8 @@ class ModelDetail(ModelSummary):
             params=row.params,
             history=row.history,
             labels=row.labels,
+            excluded_features=row.excluded_features or [],
+            dropped_rows=row.dropped_rows or {},
             row_count=row.row_count,
             num_boost_round=row.num_boost_round,
             xgboost_version=row.xgboost_version,
