@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from xgenerator.errors import TrainingFailed
+from xgenerator.ml.prepare import fresh_encoding
 from xgenerator.ml.selection import screen
-from xgenerator.ml.train import TrainSpec, train
+from xgenerator.ml.train import InitModel, TrainSpec, train
 
 N = 200
 
@@ -107,3 +108,16 @@ def test_nothing_left_is_a_training_failure() -> None:
     assert info.value.error_type == "NoFeatures"
     assert info.value.details is not None
     assert [e["name"] for e in info.value.details["excluded_features"]] == ["customer", "same"]
+
+
+def test_a_resumed_training_reports_the_same_exclusions() -> None:
+    df = candidates()
+    features = [c for c in df.columns if c != "y"]
+    spec = TrainSpec("classification", "y", features, {"nthread": 1}, num_boost_round=4)
+    first = train(df, spec)
+    partial = first.booster[:2]  # as a checkpoint after round 2 holds it, without metadata
+    encoding = fresh_encoding(df, spec)
+    init = InitModel(partial, encoding.features, encoding.labels, 2, encoding.excluded)
+    resumed = train(df, spec, init=init)
+    assert resumed.excluded == first.excluded and resumed.features == first.features
+    assert resumed.num_boost_round == 4

@@ -18,8 +18,16 @@ class TrainRequest(Request):
     dataset_id: str = Field(min_length=1, max_length=64)
     task_type: Literal["classification", "regression"]
     target: str = Field(min_length=1, max_length=300)
-    features: list[str] | None = Field(default=None, max_length=2000)
-    exclude_features: list[str] | None = Field(default=None, max_length=2000)
+    features: list[str] | None = Field(
+        default=None,
+        max_length=2000,
+        description="Columns to use, as asked (only an all-missing one is left out). Omitted: "
+        "every column but the target, less identifiers, constant, all-missing and "
+        "too-many-level columns (reported as `excluded_features`)",
+    )
+    exclude_features: list[str] | None = Field(
+        default=None, max_length=2000, description="Columns to switch off"
+    )
     xgb_params: dict[str, Any] = Field(default_factory=dict)
     num_boost_round: int = Field(default=100, ge=1)
     early_stopping_rounds: int | None = Field(default=None, ge=1)
