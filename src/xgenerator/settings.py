@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     hard_time_limit_s: float = Field(default=60 * 60, gt=0)
     max_num_boost_round: int = Field(default=5_000, gt=0)
     max_depth_limit: int = Field(default=16, gt=0)
+    # A text column with more distinct values is left out of a training (reason
+    # "too_many_levels") unless the request names it in `features`: each level costs split
+    # search time and a level seen a handful of times teaches the model nothing.
+    max_category_levels: int = Field(default=10_000, gt=0)
 
     # Reliability
     max_attempts: int = Field(default=3, ge=1)
@@ -75,8 +79,8 @@ class Settings(BaseSettings):
     redis_server: str | None = None
 
     # Retention (jobs/kinds/cleanup.py): finished jobs, their events and result artifacts are
-    # deleted this long after they finished; models stay until their owner deletes them. Datasets no
-    # job or model refers to are expired only when `retention_unused_dataset_days` is set.
+    # deleted this long after they finished; models stay until their owner deletes them. Datasets
+    # no job or model refers to are expired only when `retention_unused_dataset_days` is set.
     retention_succeeded_days: float = Field(default=90, gt=0)
     retention_failed_days: float = Field(default=30, gt=0)
     retention_cancelled_days: float = Field(default=30, gt=0)

@@ -292,3 +292,42 @@ def test_parquet_nested_and_inflating_columns_are_refused_from_the_footer(
     error = rejected(tmp_path, data, bomb)
     assert error.details is not None and error.details["reason"] == "too_large_decompressed"
     assert error.details["bytes"] > 100 * len(data)
+
+
+@pytest.mark.parametrize(
+    ("values", "utc"),
+    [
+        (["2024-03-10T23:30:00", "2024-03-11T01:00:00"], False),
+        (["2024-03-10 23:30:00", "2024-03-11 01:00:00"], False),
+        (["2024-03-10T23:30", "2024-03-11T01:00"], False),
+        (["2024-03-10T23:30:00.250", "2024-03-11T01:00:00"], False),
+        (["2024-03-10T23:30:00Z", "2024-03-11T01:00:00Z"], True),
+        (["2024-03-10T23:30:00-05:00", "2024-03-11T01:00:00+01:00"], True),
+        (["2024-03-10 23:30:00-0500", "2024-03-11 01:00:00Z"], True),
+        # an offset on some values only: pyarrow leaves text, ingest reads it as UTC
+        (["2024-03-10T23:30:00-05:00", "2024-03-11T01:00:00"], True),
+        (["2024-03-10 23:30:00", "2024-03-11T01:00:00Z"], True),
+    ],
+)
+def test_iso_date_times_in_csv_are_datetime_columns(
+    tmp_path: Path, values: list[str], utc: bool
+) -> None:
+    destination = tmp_path / "data.parquet"
+    csv = "when,x\n" + "".join(f"{v},{i}\n" for i, v in enumerate(values)) + ",9\n"
+    result = ingest(upload(tmp_path, csv), destination, LIMITS)
+    column = result.schema["columns"][0]
+    assert (column["kind"], column["null_count"]) == ("datetime", 1)
+    assert column["dtype"] == ("datetime64[ns, UTC]" if utc else "datetime64[ns]")
+    when = pd.read_parquet(destination)["when"]
+    first = when[0] if not utc else when[0].tz_convert(None)
+    expected = pd.Timestamp(values[0].replace(" ", "T"))
+    if expected.tzinfo is not None:
+        expected = expected.tz_convert("UTC").tz_localize(None)
+    assert first == expected
+    assert pd.isna(when[2])
+
+
+def test_text_that_only_looks_like_a_date_time_stays_text(tmp_path: Path) -> None:
+    csv = "when,x\n2024-13-40T10:00:00Z,1\n2024-01-01T10:00:00+01:00,2\n2024-01-01,3\n"
+    result = ingest(upload(tmp_path, csv), tmp_path / "data.parquet", LIMITS)
+    assert result.schema["columns"][0]["kind"] == "categorical"

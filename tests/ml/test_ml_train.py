@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,9 @@ import xgboost as xgb
 from xgenerator.errors import TrainingFailed
 from xgenerator.ml.bundle import load_booster
 from xgenerator.ml.features import to_model_frame
-from xgenerator.ml.train import InitModel, TrainResult, TrainSpec, train
+from xgenerator.ml.prepare import prepare
+from xgenerator.ml.split import split_indices
+from xgenerator.ml.train import InitModel, TrainResult, TrainSpec, _matrices, train
 
 
 def spec(target: str, features: list[str], params: dict[str, Any], **kw: Any) -> TrainSpec:
@@ -38,7 +41,8 @@ def test_binary_with_string_labels(
     assert result.params["objective"] == "binary:logistic"
     assert result.params["eval_metric"] == "logloss"
     assert result.params["tree_method"] == "hist" and result.params["seed"] == 42
-    assert set(result.history[0]) == {"round", "train-logloss", "validation-logloss"}
+    assert set(result.history[0]) == {"round", "validation-logloss"}
+    assert set(result.history[-1]) == {"round", "train-logloss", "validation-logloss"}
     assert set(result.metrics) == {"accuracy", "precision", "recall", "f1", "roc_auc", "logloss"}
     assert result.metrics["accuracy"] is not None and result.metrics["accuracy"] > 0.8
     assert [f.kind for f in result.features] == ["numeric", "categorical", "numeric", "numeric"]
@@ -63,7 +67,7 @@ def test_bool_labels_and_approx(frame: pd.DataFrame, features: list[str], fast_p
     result = train(frame, spec("truth", features, params))
     assert result.labels is not None and result.labels.classes == [False, True]
     expected = {"round", "train-logloss", "train-auc", "validation-logloss", "validation-auc"}
-    assert set(result.history[0]) == expected
+    assert set(result.history[-1]) == expected
 
 
 def test_regression(frame: pd.DataFrame, features: list[str], fast_params: Any) -> None:
@@ -101,6 +105,49 @@ def test_hooks_see_every_round(
     assert hooks.rounds[-1][2] == {k: v for k, v in result.history[-1].items() if k != "round"}
     assert sorted(hooks.checkpoints) == list(range(1, 9))
     assert load_booster(hooks.checkpoints[3]).num_boosted_rounds() == 3
+
+
+def test_training_metric_every_k_rounds_leaves_the_model_unchanged(
+    frame: pd.DataFrame, features: list[str], fast_params: Any
+) -> None:
+    params = {**fast_params, "eval_metric": ["logloss", "auc"]}
+    given = spec("yes_no", features, params, num_boost_round=12, eval_train_every=5)
+    sparse = train(frame, given)
+    train_rounds = [h["round"] for h in sparse.history if "train-logloss" in h]
+    assert train_rounds == [5, 10, 12]  # every 5th and the last
+    assert all("train-auc" in h for h in sparse.history if "train-logloss" in h)
+    assert all({"validation-logloss", "validation-auc"} <= set(h) for h in sparse.history)
+    never = train(frame, replace(given, eval_train_every=0))
+    assert not any(k.startswith("train-") for h in never.history for k in h)
+
+    # XGBoost scoring both sets every round, as before: the same model, the same numbers
+    data = prepare(frame, given, None)
+    train_idx, val_idx = split_indices(len(data.frame), 0.2, 42, data.target)
+    dtrain, dval = _matrices(
+        data.frame.iloc[train_idx],
+        data.target[train_idx],
+        data.frame.iloc[val_idx],
+        data.target[val_idx],
+        sparse.params,
+    )
+    log: dict[str, Any] = {}
+    both = xgb.train(
+        sparse.params,
+        dtrain,
+        12,
+        evals=[(dtrain, "train"), (dval, "validation")],
+        evals_result=log,
+        verbose_eval=False,
+    )
+    for row in sparse.history:
+        i = row["round"] - 1
+        assert row["validation-auc"] == log["validation"]["auc"][i]
+        if "train-logloss" in row:
+            assert row["train-logloss"] == log["train"]["logloss"][i]
+    x = data.frame
+    expected = both.inplace_predict(x)
+    np.testing.assert_array_equal(sparse.booster.inplace_predict(x), expected)
+    np.testing.assert_array_equal(never.booster.inplace_predict(x), expected)
 
 
 class Cancelled(Exception):

@@ -72,7 +72,7 @@ def test_missing_columns() -> None:
 
 
 def test_unusable_feature_values() -> None:
-    df = frame([0, 1, 0, 1], x=list(pd.to_datetime(["2024-01-01"] * 4)))
+    df = frame([0, 1, 0, 1], x=list(pd.to_timedelta([1, 2, 3, 4], unit="s")))
     error = fails(df)
     assert error.error_type == "InvalidData"
     assert error.details is not None and "x" in error.details["columns"]

@@ -71,6 +71,7 @@ class Client:
         exclude_features: Sequence[str] | None = None,
         early_stopping_rounds: int | None = None,
         test_size: float = 0.2,
+        eval_train_every: int | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
         """Submit a training job; it runs on a worker. `Job.wait()` follows it."""
@@ -89,6 +90,8 @@ class Client:
             body["exclude_features"] = list(exclude_features)
         if early_stopping_rounds is not None:
             body["early_stopping_rounds"] = early_stopping_rounds
+        if eval_train_every is not None:
+            body["eval_train_every"] = eval_train_every
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         accepted = self.request("POST", "/train", json=body, headers=headers)
         return self.jobs.get(accepted["job_id"])

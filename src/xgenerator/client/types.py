@@ -105,6 +105,8 @@ class Model(Record):
     history: list[dict[str, Any]] | None = None
     labels: list[Any] | None = None
     num_boost_round: int | None = None
+    excluded_features: list[dict[str, Any]] | None = None
+    dropped_rows: dict[str, int] | None = None
 
 
 class Prediction(Record):

@@ -15,8 +15,11 @@ Choices callers can rely on:
 * One small type vocabulary is stored, for CSV and Parquet alike: int64; float64 (floats, decimals,
   and integers with missing values, which pandas would read back as float64 anyway); bool; string
   (dictionaries are decoded); datetime64[ns] (with its time zone, if any).
-* Datetimes are inferred from CSV only in ISO-8601 form (pyarrow's strict parser, so 01/02/03 can
-  never be misread); times of day, mixed zones and dates outside 1677-2262 stay strings.
+* Datetimes are inferred from CSV only in ISO-8601 form (``2024-03-10``, ``2024-03-10T23:30``,
+  ``2024-03-10 23:30:00.5``, with ``Z``, ``+01:00``, ``-0500`` or no zone), so 01/02/03 can never be
+  misread. pyarrow parses most; a column mixing values with and without an offset is parsed here,
+  as UTC (a value without an offset is taken as UTC). Times of day and dates outside 1677-2262
+  stay strings.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ _NULL_VALUES = ["", "NA", "N/A", "n/a", "null", "NULL", "NaN", "nan"]
 _TRUE_VALUES = ["true", "True", "TRUE"]
 _FALSE_VALUES = ["false", "False", "FALSE"]
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_ISO_DATETIME = (
+    r"^\s*\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?\s*$"
+)
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,8 @@ def ingest(source: Path, destination: Path, limits: IngestLimits) -> IngestResul
 def describe(data: pa.Table | pd.DataFrame) -> dict[str, Any]:
     """The JSON-safe schema the API shows and training reads its feature lists from.
 
-    Booleans count as numeric features (XGBoost sees 0/1); datetimes are in no feature list. Raises
+    Booleans count as numeric features (XGBoost sees 0/1); datetimes (kind "datetime") become
+    numeric parts at training (`ml.datetimes`), so they are in neither list. Raises
     TypeError for a column type that has no kind (the service should never build such data).
     """
     table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
@@ -185,6 +192,7 @@ def _read_csv(source: Path, head: bytes) -> pa.Table:
                 ),
             )
         _check_names(table.column_names, "csv")
+        table = _iso_datetimes(table)
         return _decimal_commas(table) if delimiter == ";" else table
     except UnicodeDecodeError as exc:  # pyarrow decodes column names lazily, in Python
         raise InvalidDataset(
@@ -205,6 +213,25 @@ def _read_csv(source: Path, head: bytes) -> pa.Table:
             " per column (quote values that contain the delimiter).",
             {"reason": "ragged_rows", "line": line, "expected": expected, "actual": actual},
         ) from exc
+
+
+def _iso_datetimes(table: pa.Table) -> pa.Table:
+    """Text columns of ISO-8601 date-times pyarrow left as strings (offsets on some values
+    only), as UTC timestamps."""
+    import pandas as pd  # only for the rare column that needs it
+
+    for index, column in enumerate(table.columns):
+        if not pa.types.is_string(column.type) or column.null_count == len(column):
+            continue
+        if not pc.all(pc.match_substring_regex(column, _ISO_DATETIME)).as_py():
+            continue
+        text = pd.Series(column.to_pylist(), dtype=object).str.strip()
+        parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+        if int(parsed.isna().sum()) != column.null_count:  # e.g. month 13, year 3000
+            continue
+        stamps = pa.array(parsed.astype("datetime64[ns, UTC]"), type=pa.timestamp("ns", tz="UTC"))
+        table = table.set_column(index, table.field(index).name, stamps)
+    return table
 
 
 _DECIMAL_COMMA = r"^\s*[-+]?\d+(,\d+)?\s*$"

@@ -16,7 +16,7 @@ from typing import Literal
 import xgboost as xgb
 
 from xgenerator.errors import InvalidInput
-from xgenerator.ml.features import Feature
+from xgenerator.ml.features import Feature, model_columns
 from xgenerator.ml.labels import LabelEncoding
 
 METADATA_ATTR = "xgenerator"
@@ -70,7 +70,7 @@ def loads(data: bytes) -> ModelBundle:
     labels = None if raw_labels is None else LabelEncoding.from_dict(raw_labels)
     if (task_type == "classification") != (labels is not None):
         raise InvalidInput("invalid model metadata: labels do not fit the task type")
-    if booster.feature_names is not None and booster.feature_names != [f.name for f in features]:
+    if booster.feature_names is not None and booster.feature_names != model_columns(features):
         raise InvalidInput("model metadata does not match the booster's features")
     return ModelBundle(booster, task_type, target, features, labels)
 

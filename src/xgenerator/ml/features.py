@@ -6,40 +6,70 @@ model would silently answer for another category. So the categories are frozen a
 time in `Feature.categories` and every later frame is coded against that list: an unseen
 value becomes missing, never a wrong code.
 
-Datetime, timedelta and period columns are refused (InvalidInput): a JSON prediction request
-would send them as strings that could not be converted back the same way, so the user must
-convert them to numbers (or strings) in the dataset first.
+A date-time column is one Feature of kind "datetime" but several model columns, its parts
+(`ml.datetimes`): the parts are frozen at training in `Feature.parts`, like categories.
+Timedelta and period columns are refused (InvalidInput): no upload produces them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
 
 from xgenerator.errors import InvalidInput
+from xgenerator.ml import datetimes
 
-FeatureKind = Literal["numeric", "categorical"]
+FeatureKind = Literal["numeric", "categorical", "datetime"]
 
 _NUMERIC_INFERRED = frozenset(
     {"integer", "floating", "mixed-integer-float", "boolean", "decimal", "empty"}
 )
-_TEMPORAL_INFERRED = frozenset({"datetime", "datetime64", "date", "time", "timedelta", "period"})
+_DATETIME_INFERRED = frozenset({"datetime", "datetime64", "date"})
+_TEMPORAL_INFERRED = frozenset({"time", "timedelta", "period"})
 
 
 @dataclass(frozen=True)
 class Feature:
-    """A model input column; `categories` is the frozen coding of a categorical column."""
+    """A dataset column the model uses.
+
+    `categories` is the frozen coding of a categorical column; `parts` the frozen date-time
+    parts of a datetime column, which the model sees as the columns `columns` names.
+    """
 
     name: str
     kind: FeatureKind
     categories: list[str] | None = None
+    parts: list[str] | None = None
+
+    @cached_property
+    def coding(self) -> tuple[dict[str, int], pd.CategoricalDtype]:
+        """Category -> code, and the dtype of the coded column: built once per loaded model,
+        so coding a column of 50,000 levels costs O(rows), not O(levels), per request."""
+        categories = self.categories or []
+        index = {category: i for i, category in enumerate(categories)}
+        return index, pd.CategoricalDtype(pd.Index(categories, dtype=object))
+
+    @property
+    def columns(self) -> list[str]:
+        """The model columns this feature becomes, in order."""
+        if self.kind == "datetime":
+            return [datetimes.column_name(self.name, p) for p in self.parts or []]
+        return [self.name]
 
     def to_dict(self) -> dict[str, object]:
-        return {"name": self.name, "kind": self.kind, "categories": self.categories}
+        data: dict[str, object] = {
+            "name": self.name,
+            "kind": self.kind,
+            "categories": self.categories,
+        }
+        if self.kind == "datetime":
+            data.update(parts=self.parts, columns=self.columns)
+        return data
 
     @classmethod
     def from_dict(cls, data: object) -> Feature:
@@ -47,12 +77,21 @@ class Feature:
         if not isinstance(data, dict):
             raise InvalidInput("invalid feature description", {"feature": repr(data)[:200]})
         name, kind, categories = data.get("name"), data.get("kind"), data.get("categories")
+        parts = data.get("parts")
         valid = isinstance(name, str) and (
             (kind == "numeric" and categories is None)
             or (
                 kind == "categorical"
                 and isinstance(categories, list)
                 and all(isinstance(c, str) for c in categories)
+            )
+            or (
+                kind == "datetime"
+                and categories is None
+                and isinstance(parts, list)
+                and bool(parts)
+                and all(p in datetimes.PARTS for p in parts)
+                and len(set(parts)) == len(parts)
             )
         )
         if not valid:
@@ -61,7 +100,13 @@ class Feature:
             name=cast(str, name),
             kind=cast(FeatureKind, kind),
             categories=None if categories is None else list(cast(list[str], categories)),
+            parts=list(cast(list[str], parts)) if kind == "datetime" else None,
         )
+
+
+def model_columns(features: Sequence[Feature]) -> list[str]:
+    """The columns of the model frame (and the booster's feature names), in order."""
+    return [column for feature in features for column in feature.columns]
 
 
 def category_str(value: object) -> str:
@@ -80,9 +125,16 @@ def infer_features(df: pd.DataFrame, names: Sequence[str]) -> list[Feature]:
     unsupported: dict[str, str] = {}
     for name in names:
         series = df[name]
-        kind = _kind(series)
+        kind = column_kind(series)
         if kind == "temporal":
             unsupported[name] = f"{series.dtype} columns are not supported; convert to numbers"
+        elif kind == "datetime":
+            try:
+                parts = datetimes.parts_for(datetimes.to_utc(series))
+            except ValueError as exc:
+                unsupported[name] = str(exc)
+                continue
+            features.append(Feature(name, "datetime", parts=parts))
         elif kind == "numeric":
             features.append(Feature(name, "numeric"))
         else:
@@ -95,7 +147,21 @@ def infer_features(df: pd.DataFrame, names: Sequence[str]) -> list[Feature]:
                 features.append(Feature(name, "numeric"))
     if unsupported:
         raise InvalidInput("unsupported feature columns", {"columns": unsupported})
+    _check_unique_columns(features)
     return features
+
+
+def _check_unique_columns(features: list[Feature]) -> None:
+    """A derived `when__year` must not clash with a dataset column of that name."""
+    seen: set[str] = set()
+    clashes: set[str] = set()
+    for column in model_columns(features):
+        (clashes if column in seen else seen).add(column)
+    if clashes:
+        raise InvalidInput(
+            "date-time parts clash with columns of the same name; rename them",
+            {"columns": sorted(clashes)},
+        )
 
 
 def to_model_frame(df: pd.DataFrame, features: Sequence[Feature]) -> pd.DataFrame:
@@ -111,8 +177,11 @@ def to_model_frame(df: pd.DataFrame, features: Sequence[Feature]) -> pd.DataFram
         try:
             if feature.kind == "numeric":
                 columns[feature.name] = _numeric(series)
+            elif feature.kind == "datetime":
+                utc = datetimes.to_utc(series)
+                columns.update(datetimes.expand(utc, feature.name, feature.parts or []))
             else:
-                columns[feature.name] = _categorical(series, feature.categories or [])
+                columns[feature.name] = _categorical(series, *feature.coding)
         except ValueError as exc:
             invalid[feature.name] = str(exc)
     if invalid:
@@ -129,10 +198,15 @@ def _require_columns(df: pd.DataFrame, names: Sequence[str]) -> None:
         raise InvalidInput("duplicate feature columns", {"duplicated": duplicated})
 
 
-def _kind(series: pd.Series[Any]) -> Literal["numeric", "categorical", "temporal"]:
+def column_kind(
+    series: pd.Series[Any],
+) -> Literal["numeric", "categorical", "datetime", "temporal"]:
+    """How a column is coded: by dtype, else by the Python values of an object column."""
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         return "categorical"
+    if datetimes.is_datetime_dtype(dtype):
+        return "datetime"
     if _is_temporal(dtype):
         return "temporal"
     if pd.api.types.is_bool_dtype(dtype) or (
@@ -143,6 +217,8 @@ def _kind(series: pd.Series[Any]) -> Literal["numeric", "categorical", "temporal
     if inferred in _NUMERIC_INFERRED:
         # Also catches an all-null column: it carries no categories to freeze.
         return "numeric"
+    if inferred in _DATETIME_INFERRED:
+        return "datetime"
     if inferred in _TEMPORAL_INFERRED:
         return "temporal"
     return "categorical"
@@ -179,10 +255,11 @@ def _numeric(series: pd.Series[Any]) -> np.ndarray[Any, np.dtype[np.float32]]:
     return values
 
 
-def _categorical(series: pd.Series[Any], categories: list[str]) -> pd.Categorical:
+def _categorical(
+    series: pd.Series[Any], index: dict[str, int], dtype: pd.CategoricalDtype
+) -> pd.Categorical:
     # Code the distinct raw values once, then map codes: far cheaper than str() per row.
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    index = {category: i for i, category in enumerate(categories)}
     lookup = np.array([index.get(category_str(v), -1) for v in uniques] + [-1], dtype=np.int64)
     # The missing-value code -1 picks the trailing -1: missing stays missing.
-    return pd.Categorical.from_codes(lookup[codes], categories=pd.Index(categories, dtype=object))
+    return pd.Categorical.from_codes(lookup[codes], dtype=dtype)

@@ -63,7 +63,8 @@ def rows_to_frame(
     Left to itself pandas would turn ``["1", 2]`` into strings or ``[1, None]`` into floats
     before `to_model_frame` sees them; with object columns it coerces each column once,
     knowing the feature's kind. A key absent from a row is a missing value. With `columns`
-    (a model's features) only those are built: a row's other keys cost nothing.
+    (a model's features) only those are built, and only when some row has them, so that a
+    column no row names is still reported missing: a row's other keys cost nothing.
     """
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
@@ -76,6 +77,8 @@ def rows_to_frame(
                     raise InvalidInput("column names must be strings", {"row": i})
                 seen.setdefault(key)
         columns = list(seen)
+    else:
+        columns = [name for name in columns if any(name in row for row in rows)]
     data: dict[str, Any] = {
         name: pd.Series([row.get(name) for row in rows], dtype=object) for name in columns
     }

@@ -6,7 +6,7 @@ retrying the job would fail the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,6 +15,7 @@ import pandas as pd
 from xgenerator.errors import InvalidInput, TrainingFailed
 from xgenerator.ml.features import Feature, infer_features, to_model_frame
 from xgenerator.ml.labels import LabelEncoding
+from xgenerator.ml.selection import Excluded, screen
 
 if TYPE_CHECKING:
     from xgenerator.ml.train import InitModel, TrainSpec
@@ -24,12 +25,18 @@ MAX_CLASSES = 1000  # beyond this, multi:softprob's memory and time grow out of 
 
 @dataclass
 class PreparedData:
-    """The model frame and target codes (classification) or values (regression)."""
+    """The model frame and target codes (classification) or values (regression).
+
+    `excluded` are the candidate columns left out (`ml.selection`); `dropped_rows` counts the
+    rows left out by cause: ``missing_target``, rows whose target is missing.
+    """
 
     frame: pd.DataFrame
     target: np.ndarray[Any, Any]
     features: list[Feature]
     labels: LabelEncoding | None
+    excluded: list[Excluded] = field(default_factory=list)
+    dropped_rows: dict[str, int] = field(default_factory=dict)
 
 
 def prepare(df: pd.DataFrame, spec: TrainSpec, init: InitModel | None) -> PreparedData:
@@ -43,6 +50,7 @@ def prepare(df: pd.DataFrame, spec: TrainSpec, init: InitModel | None) -> Prepar
     keep = target.notna().to_numpy()
     if not keep.any():
         raise TrainingFailed("EmptyTarget", f"target column {spec.target!r} has only nulls")
+    dropped = {"missing_target": int((~keep).sum())}
     df = df.loc[keep, list(spec.features)]
     target = target[keep]
     if len(df) < 2:
@@ -50,28 +58,49 @@ def prepare(df: pd.DataFrame, spec: TrainSpec, init: InitModel | None) -> Prepar
             "TooFewRows", "at least 2 rows with a target are needed", {"rows": len(df)}
         )
     try:
-        features = _features(df, spec, init)
+        features, excluded = _features(df, spec, init)
         frame = to_model_frame(df, features)
         if spec.task_type == "classification":
             labels = _labels(target, init)
-            return PreparedData(frame, labels.encode(target), features, labels)
+            return PreparedData(frame, labels.encode(target), features, labels, excluded, dropped)
         if init is not None and init.labels is not None:
             raise TrainingFailed("IncompatibleModel", "the parent model is a classifier")
-        return PreparedData(frame, _numeric_target(target), features, None)
+        return PreparedData(frame, _numeric_target(target), features, None, excluded, dropped)
     except InvalidInput as exc:
         raise TrainingFailed("InvalidData", exc.message, exc.details) from exc
 
 
-def _features(df: pd.DataFrame, spec: TrainSpec, init: InitModel | None) -> list[Feature]:
+def _features(
+    df: pd.DataFrame, spec: TrainSpec, init: InitModel | None
+) -> tuple[list[Feature], list[Excluded]]:
     if init is None:
-        return infer_features(df, spec.features)
-    if [f.name for f in init.features] != list(spec.features):
+        return select_features(df, spec)
+    # A retrain gives the parent's features; a resumed job the subset it selected at first.
+    names = [f.name for f in init.features]
+    if names != [n for n in spec.features if n in set(names)]:
         raise TrainingFailed(
             "IncompatibleFeatures",
             "features differ from the parent model's",
-            {"expected": [f.name for f in init.features], "given": list(spec.features)},
+            {"expected": names, "given": list(spec.features)},
         )
-    return init.features
+    return init.features, list(init.excluded)
+
+
+def select_features(df: pd.DataFrame, spec: TrainSpec) -> tuple[list[Feature], list[Excluded]]:
+    """The features of a fresh model on `df` (rows with a target), and the columns left out."""
+    names, excluded = screen(
+        df,
+        spec.features,
+        forced=spec.features_forced,
+        max_category_levels=spec.max_category_levels,
+    )
+    if not names:
+        raise TrainingFailed(
+            "NoFeatures",
+            "no usable feature column is left",
+            {"excluded_features": [e.to_dict() for e in excluded]},
+        )
+    return infer_features(df, names), excluded
 
 
 def _labels(target: pd.Series[Any], init: InitModel | None) -> LabelEncoding:
@@ -114,11 +143,24 @@ def _numeric_target(target: pd.Series[Any]) -> np.ndarray[Any, Any]:
     return values
 
 
-def fresh_encoding(df: pd.DataFrame, spec: TrainSpec) -> tuple[list[Feature], LabelEncoding | None]:
+@dataclass(frozen=True)
+class Encoding:
+    """What a fresh training on some data derives besides the booster."""
+
+    features: list[Feature]
+    labels: LabelEncoding | None
+    excluded: list[Excluded]
+
+
+def fresh_encoding(df: pd.DataFrame, spec: TrainSpec) -> Encoding:
     """The features and labels a fresh training on `df` derives: what a bare checkpoint
     (a booster without metadata) needs beside it to resume on the same data."""
     keep = df[spec.target].notna().to_numpy()
-    features = infer_features(df.loc[keep, list(spec.features)], spec.features)
-    if spec.task_type != "classification":
-        return features, None
-    return features, LabelEncoding.fit(df.loc[keep, spec.target])
+    try:
+        features, excluded = select_features(df.loc[keep, list(spec.features)], spec)
+    except InvalidInput as exc:
+        raise TrainingFailed("InvalidData", exc.message, exc.details) from exc
+    labels = None
+    if spec.task_type == "classification":
+        labels = LabelEncoding.fit(df.loc[keep, spec.target])
+    return Encoding(features, labels, excluded)

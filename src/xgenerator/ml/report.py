@@ -20,6 +20,7 @@ from sklearn import metrics as skm
 
 from xgenerator.ml import svg
 from xgenerator.ml.bundle import ModelBundle
+from xgenerator.ml.features import model_columns
 from xgenerator.ml.metrics import Metrics, classification_metrics, regression_metrics
 from xgenerator.ml.prepare import prepare
 from xgenerator.ml.split import split_indices
@@ -136,7 +137,9 @@ def _thin(xs: Array, ys: Array) -> tuple[list[float], list[float]]:
 def feature_importance(bundle: ModelBundle) -> dict[str, float]:
     """Average gain per feature, highest first; a feature no split used has 0."""
     gain = bundle.booster.get_score(importance_type="gain")
-    values = {f.name: float(np.asarray(gain.get(f.name, 0.0)).ravel()[0]) for f in bundle.features}
+    values = {
+        c: float(np.asarray(gain.get(c, 0.0)).ravel()[0]) for c in model_columns(bundle.features)
+    }
     return dict(sorted(values.items(), key=lambda item: -item[1]))
 
 

@@ -9,6 +9,7 @@ from xgenerator.api.schemas import Request, Response
 from xgenerator.jobs.repository import COUNT_LIMIT
 from xgenerator.jobs.service import Cancellation
 from xgenerator.jobs.status import JobStatus
+from xgenerator.ml.train import EVAL_TRAIN_EVERY
 
 Name = Field(min_length=1, max_length=200)
 
@@ -18,12 +19,26 @@ class TrainRequest(Request):
     dataset_id: str = Field(min_length=1, max_length=64)
     task_type: Literal["classification", "regression"]
     target: str = Field(min_length=1, max_length=300)
-    features: list[str] | None = Field(default=None, max_length=2000)
-    exclude_features: list[str] | None = Field(default=None, max_length=2000)
+    features: list[str] | None = Field(
+        default=None,
+        max_length=2000,
+        description="Columns to use, as asked (only an all-missing one is left out). Omitted: "
+        "every column but the target, less identifiers, constant, all-missing and "
+        "too-many-level columns (reported as `excluded_features`)",
+    )
+    exclude_features: list[str] | None = Field(
+        default=None, max_length=2000, description="Columns to switch off"
+    )
     xgb_params: dict[str, Any] = Field(default_factory=dict)
     num_boost_round: int = Field(default=100, ge=1)
     early_stopping_rounds: int | None = Field(default=None, ge=1)
     test_size: float = Field(default=0.2, gt=0, lt=1)
+    eval_train_every: int = Field(
+        default=EVAL_TRAIN_EVERY,
+        ge=0,
+        description="Score the training set every k rounds (and on the last); 0: never. "
+        "The validation set is scored every round.",
+    )
     user_id: str | None = Field(default=None, description="If given, must be the key's user")
 
 

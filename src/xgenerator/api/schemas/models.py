@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from xgenerator.api.schemas import Request, Response
 
@@ -25,9 +25,25 @@ class ModelDetail(ModelSummary):
     params: dict[str, Any]
     history: list[dict[str, Any]]
     labels: list[Any] | None
+    excluded_features: list[dict[str, Any]] = Field(
+        default_factory=list, description="Columns training left out: {name, reason, detail}"
+    )
+    dropped_rows: dict[str, int] = Field(
+        default_factory=dict, description='Rows training left out, by cause: "missing_target"'
+    )
     row_count: int
     num_boost_round: int
     xgboost_version: str
+
+    @field_validator("excluded_features", mode="before")
+    @classmethod
+    def _no_exclusions_recorded(cls, value: object) -> object:
+        return [] if value is None else value  # a model trained before the report existed
+
+    @field_validator("dropped_rows", mode="before")
+    @classmethod
+    def _no_drops_recorded(cls, value: object) -> object:
+        return {} if value is None else value
 
 
 class ModelList(Response):

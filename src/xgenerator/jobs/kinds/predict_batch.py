@@ -44,9 +44,6 @@ class PredictBatchKind:
         missing = [f["name"] for f in model.features if f["name"] not in kinds]
         if missing:
             raise InvalidInput("the dataset lacks columns the model needs", {"missing": missing})
-        temporal = [f["name"] for f in model.features if kinds[f["name"]] == "datetime"]
-        if temporal:
-            raise InvalidInput("datetime columns cannot be features", {"columns": temporal})
         config = {"model_id": model.id, "dataset_id": dataset.id, "output_name": output_name}
         return Job(
             user_id=user_id,

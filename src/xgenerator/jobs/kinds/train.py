@@ -19,8 +19,8 @@ from xgenerator.jobs.queues import Queue
 from xgenerator.jobs.runtime import Runtime
 from xgenerator.ml import bundle, params
 from xgenerator.ml.bundle import ModelBundle
-from xgenerator.ml.prepare import fresh_encoding
-from xgenerator.ml.train import InitModel, TrainResult, TrainSpec, train
+from xgenerator.ml.prepare import Encoding, fresh_encoding
+from xgenerator.ml.train import EVAL_TRAIN_EVERY, InitModel, TrainResult, TrainSpec, train
 from xgenerator.models.repository import CACHE
 from xgenerator.models.repository import get_owned as get_model
 from xgenerator.settings import Settings
@@ -56,12 +56,9 @@ def resolve_features(
     if asked is not None and len(set(asked)) != len(asked):
         raise InvalidInput("features are listed twice", {"features": asked})
     if asked is None:
-        # datetimes are left out by default: XGBoost needs them turned into numbers first
-        asked = [c for c, k in kinds.items() if c != target and k != "datetime"]
+        # every other column is a candidate; training leaves out (and reports) the unusable
+        asked = [c for c in kinds if c != target]
     chosen = [c for c in asked if c not in set(exclude or [])]
-    unusable = [c for c in chosen if kinds[c] == "datetime"]
-    if unusable:
-        raise InvalidInput("datetime columns cannot be features yet", {"columns": unusable})
     if not chosen:
         raise InvalidInput("no feature columns left to train on", None)
     return chosen
@@ -92,7 +89,14 @@ def prepare_train(
     checked = check_common(
         settings, task_type, config.get("xgb_params") or {}, config["num_boost_round"]
     )
-    train_config = {**config, "features": features, "xgb_params": checked}
+    train_config = {
+        **config,
+        "features": features,
+        # named features are used as asked; the others go through the exclusion rules
+        "features_forced": bool(config.get("features")),
+        "max_category_levels": settings.max_category_levels,
+        "xgb_params": checked,
+    }
     return Job(
         user_id=user_id,
         job_type="train",
@@ -124,6 +128,7 @@ def prepare_retrain(
         "task_type": parent.task_type,
         "target": parent.target,
         "features": [f["name"] for f in parent.features],
+        "features_forced": True,
         "exclude_features": None,
         "xgb_params": checked,
         "num_boost_round": config.get("num_boost_round") or parent.num_boost_round,
@@ -187,6 +192,10 @@ class TrainKind:
             num_boost_round=cfg["num_boost_round"],
             early_stopping_rounds=cfg.get("early_stopping_rounds"),
             test_size=cfg.get("test_size") or 0.2,
+            eval_train_every=cfg.get("eval_train_every", EVAL_TRAIN_EVERY),
+            # jobs submitted before the exclusion rules existed used their features as given
+            features_forced=cfg.get("features_forced", True),
+            max_category_levels=cfg.get("max_category_levels"),
         )
         with context.db.session() as session:
             dataset = datasets.get_owned(session, job.user_id, cfg["dataset_id"])
@@ -200,6 +209,7 @@ class TrainKind:
         init = self._init(context, runtime, job, spec, frame, parent)
         hooks = _Hooks(runtime, context.settings.checkpoint_every)
         result = train(frame, spec, hooks, init=init)
+        _report_screening(runtime, result)
         return self._register(context, job, runtime, dataset, parent, spec, result)
 
     def _init(
@@ -219,12 +229,18 @@ class TrainKind:
             booster = bundle.load_booster(saved)
             done = booster.num_boosted_rounds() - (parent.num_boost_round if parent else 0)
             if parent_bundle is not None:
-                features, labels = parent_bundle.features, parent_bundle.labels
+                encoding = Encoding(parent_bundle.features, parent_bundle.labels, [])
             else:
-                features, labels = fresh_encoding(frame, spec)
+                encoding = fresh_encoding(frame, spec)
             runtime.restore_history(job.history[:done])
             runtime.event("resumed", f"resumed from the checkpoint at round {done}")
-            return InitModel(booster=booster, features=features, labels=labels, rounds_done=done)
+            return InitModel(
+                booster=booster,
+                features=encoding.features,
+                labels=encoding.labels,
+                rounds_done=done,
+                excluded=encoding.excluded,
+            )
         if parent_bundle is not None:
             return InitModel(
                 booster=parent_bundle.booster,
@@ -266,6 +282,8 @@ class TrainKind:
             metrics=result.metrics,
             history=runtime.history or result.history,
             labels=result.labels.classes if result.labels else None,
+            excluded_features=[e.to_dict() for e in result.excluded],
+            dropped_rows=result.dropped_rows,
             dataset_id=dataset.id,
             parent_model_id=parent.id if parent else None,
             row_count=dataset.row_count,
@@ -280,11 +298,23 @@ class TrainKind:
                 "metrics": result.metrics,
                 "training_duration": training_duration,
                 "best_iteration": result.best_iteration,
+                "excluded_features": [e.to_dict() for e in result.excluded],
+                "dropped_rows": result.dropped_rows,
             },
             model_id=model.id,
             commit=lambda session: session.add(model),
             artifact_keys=[key],
         )
+
+
+def _report_screening(runtime: Runtime, result: TrainResult) -> None:
+    """Nothing is left out silently: an event for columns and for rows the model did not use."""
+    if result.excluded:
+        listed = "; ".join(f"{e.name} ({e.reason}: {e.detail})" for e in result.excluded)
+        runtime.event("features_excluded", f"columns not used: {listed}"[:2000])
+    dropped = result.dropped_rows.get("missing_target", 0)
+    if dropped:
+        runtime.event("rows_dropped", f"{dropped:,} rows without a target value were not used")
 
 
 def runtime_seconds(job: Job) -> float:

@@ -43,8 +43,8 @@ export function drawCurve(root, points, metric) {
   root.setAttribute("viewBox", `0 0 ${width} ${height}`);
   const series = ["train", "validation"].map((name) => ({
     name,
-    values: thin(points)
-      .filter((p) => typeof p[`${name}-${metric}`] === "number")
+    // filtered first: the training metric may come only every k rounds
+    values: thin(points.filter((p) => typeof p[`${name}-${metric}`] === "number"))
       .map((p) => [p.round, p[`${name}-${metric}`]]),
   }));
   const all = series.flatMap((s) => s.values);

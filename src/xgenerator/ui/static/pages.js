@@ -199,8 +199,12 @@ export async function model(modelId) {
     `XGBoost ${m.xgboost_version} · trained by job `,
     el("a", { href: `/ui/jobs/${m.job_id}` }, m.job_id));
   $("#model-metrics tbody").replaceChildren(...metricRows(m.metrics));
+  // a date-time shows the model columns it became; a column training left out, its reason
   $("#model-features tbody").replaceChildren(...m.features.map((f) =>
-    el("tr", {}, el("td", {}, f.name), el("td", {}, f.kind || ""))));
+    el("tr", {}, el("td", {}, f.name),
+       el("td", {}, f.columns ? `${f.kind}: ${f.columns.join(", ")}` : f.kind || ""))),
+    ...(m.excluded_features || []).map((e) =>
+      el("tr", {}, el("td", {}, e.name), el("td", {}, `not used (${e.reason}): ${e.detail}`))));
   $("#model-params").textContent = JSON.stringify(m.params, null, 2);
   $("#download").addEventListener("click", () => download(`/models/${modelId}/download`,
                                                           `${modelId}.ubj`));

@@ -1,0 +1,120 @@
+"""Date-times as numbers XGBoost can split on, the same way at training and at prediction.
+
+A date-time column becomes several numeric model columns named ``<column>__<part>``:
+
+* ``epoch``: seconds since 1970-01-01 UTC (XGBoost holds it in float32: about two minutes of
+  resolution today, so the finer parts below carry the time of day);
+* ``year``, ``month`` (1-12), ``day`` (1-31), ``day_of_week`` (Monday = 0), ``day_of_year`` (1-366);
+* ``hour`` and ``minute``, only when some training value has a non-zero one (a column of dates
+  has no time of day worth a split).
+
+Every part is taken in UTC: a value with a time zone or an offset is converted to UTC, a value
+without one is taken as UTC already. The list of parts is frozen at training (in `Feature.parts`),
+so a prediction builds exactly the same columns in the same order whatever its values.
+
+At prediction a value may be an ISO-8601 string (``2024-03-10T23:30:00-05:00``,
+``2024-03-10 23:30``, ``2024-03-10``, with ``Z``, an offset or nothing), a date-time object, or a
+number of seconds since the epoch. Anything else is a ValueError naming a few bad values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import numbers
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ALWAYS = ("epoch", "year", "month", "day", "day_of_week", "day_of_year")
+IF_NOT_ZERO = ("hour", "minute")
+PARTS = frozenset(ALWAYS + IF_NOT_ZERO)
+SEPARATOR = "__"
+
+_EPOCH = pd.Timestamp(0, tz="UTC")
+
+
+def column_name(column: str, part: str) -> str:
+    """The model column of one part: ``when__year``, so it can be folded back to ``when``."""
+    return f"{column}{SEPARATOR}{part}"
+
+
+def is_datetime_dtype(dtype: Any) -> bool:
+    return bool(pd.api.types.is_datetime64_any_dtype(dtype))
+
+
+def to_utc(series: pd.Series[Any]) -> pd.Series[Any]:
+    """The values as UTC date-times (missing stays NaT); ValueError for values that are none."""
+    if is_datetime_dtype(series.dtype):
+        if getattr(series.dtype, "tz", None) is None:
+            localized: pd.Series[Any] = series.dt.tz_localize("UTC")
+            return localized
+        converted: pd.Series[Any] = series.dt.tz_convert("UTC")
+        return converted
+    if pd.api.types.is_bool_dtype(series.dtype):
+        raise ValueError("expected date-times, got booleans")
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return _from_epoch(series)
+    raw = series.astype(object)
+    out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns, UTC]")
+    present = raw.notna()
+    is_text = raw.map(lambda v: isinstance(v, str))
+    is_number = raw.map(lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool))
+    is_moment = raw.map(lambda v: isinstance(v, dt.datetime | dt.date | np.datetime64))
+    if is_text.any():
+        out[is_text] = _parse_text(raw[is_text].astype(str))
+    if is_number.any():
+        out[is_number] = _from_epoch(raw[is_number])
+    if is_moment.any():
+        out[is_moment] = raw[is_moment].map(_moment_to_utc)
+    bad = present & (out.isna() | ~(is_text | is_number | is_moment))
+    if bad.any():
+        examples = ", ".join(repr(v) for v in pd.unique(raw[bad].astype(str))[:3])
+        raise ValueError(f"expected ISO-8601 date-times or epoch seconds, got {examples}")
+    return out
+
+
+def parts_for(utc: pd.Series[Any]) -> list[str]:
+    """The parts a column trained on: the fixed ones, plus the time of day where it varies."""
+    parts = list(ALWAYS)
+    for part in IF_NOT_ZERO:
+        values = getattr(utc.dt, part)
+        if bool((values.fillna(0) != 0).any()):
+            parts.append(part)
+    return parts
+
+
+def expand(
+    utc: pd.Series[Any], column: str, parts: list[str]
+) -> dict[str, np.ndarray[Any, np.dtype[np.float32]]]:
+    """One float32 array per part, named by `column_name`; NaT becomes NaN in every part."""
+    out: dict[str, np.ndarray[Any, np.dtype[np.float32]]] = {}
+    for part in parts:
+        if part == "epoch":
+            values: pd.Series[Any] = (utc - _EPOCH).dt.total_seconds()
+        else:
+            values = getattr(utc.dt, part)
+        out[column_name(column, part)] = values.to_numpy(dtype=np.float32, na_value=np.nan)
+    return out
+
+
+def _parse_text(text: pd.Series[Any]) -> pd.Series[Any]:
+    stripped = text.str.strip()
+    parsed = pd.to_datetime(stripped, utc=True, format="ISO8601", errors="coerce")
+    return parsed.astype("datetime64[ns, UTC]")
+
+
+def _from_epoch(values: pd.Series[Any]) -> pd.Series[Any]:
+    seconds = pd.to_numeric(values.astype(object), errors="coerce").astype("float64")
+    finite = np.isfinite(seconds.to_numpy())
+    if (~finite & seconds.notna().to_numpy()).any():
+        raise ValueError("expected epoch seconds, got infinite values")
+    limit = 9.2e9  # datetime64[ns] ends in 2262
+    if (seconds.abs() > limit).any():
+        raise ValueError("epoch seconds out of range (years 1677-2262)")
+    return pd.to_datetime(seconds, unit="s", utc=True).astype("datetime64[ns, UTC]")
+
+
+def _moment_to_utc(value: Any) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
