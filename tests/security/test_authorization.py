@@ -34,6 +34,8 @@ PATH_VALUES: dict[str, list[str]] = {
     "dataset_id": ["dataset_id"],
     "key_id": ["key_id"],
     "name": ["artifact_name"],
+    "model_name": ["model_name"],
+    "alias": ["alias"],
 }
 # Per route: the id that makes the owner's control call meaningful, where not the first.
 OWNER_CHOICE: dict[tuple[str, str], dict[str, str]] = {
@@ -58,6 +60,7 @@ BODIES: dict[tuple[str, str], Body] = {
         "items": [{"prediction_id": w.ids["prediction_id"], "actual": "yes"}]
     },
     ("POST", "/users/me/keys"): lambda w, d: {"name": "k"},
+    ("PUT", "/registered-models/{model_name}/aliases/{alias}"): lambda w, d: {"version": 1},
     ("POST", "/train"): lambda w, d: {
         "model_name": "m",
         "dataset_id": d,
@@ -180,7 +183,7 @@ def test_another_users_ids_are_404_on_every_route_and_change_nothing(
 
     # Control: the same calls by Alice reach her objects, so Bob's 404s were about ownership.
     # Reads first, then writes, deletes last (a deleted model has no download).
-    order = {"GET": 0, "POST": 1, "DELETE": 2}
+    order = {"GET": 0, "PUT": 1, "POST": 1, "DELETE": 2}
     alice = {"X-API-Key": world.alice["X-API-Key"]}
     for op in sorted(targets, key=lambda o: order[o.method]):
         body = BODIES[(op.method, op.path)](world, world.ids["dataset_id"]) if op.has_body else {}

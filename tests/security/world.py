@@ -133,6 +133,7 @@ def trained_model(
                 num_boost_round=5,
                 storage_key=key,
                 xgboost_version=xgb.__version__,
+                version=1,
             )
         )
     return job.id, model_id
@@ -177,6 +178,12 @@ def build(client: TestClient, context: Context) -> World:
         f"/models/{model_id}/predict", headers=auth(alice), json={"rows": ROWS, "log": True}
     )
     assert predicted.status_code == 200, predicted.text
+    alias = client.put(
+        "/registered-models/alice-model/aliases/production",
+        headers=auth(alice),
+        json={"version": 1},
+    )
+    assert alias.status_code == 200, alias.text
     spare = client.post("/users/me/keys", headers=auth(alice), json={"name": "spare"})
     assert spare.status_code == 201, spare.text
 
@@ -190,6 +197,8 @@ def build(client: TestClient, context: Context) -> World:
         "queued_job_id": queued.json()["job_id"],
         "prediction_id": predicted.json()["prediction_ids"][0],
         "key_id": spare.json()["key_id"],
+        "model_name": "alice-model",
+        "alias": "production",
     }
     return world
 

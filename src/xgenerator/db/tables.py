@@ -149,7 +149,10 @@ class Model(Base):
     """A trained booster. `job_id` is unique: a job yields at most one model."""
 
     __tablename__ = "models"
-    __table_args__ = (Index("ix_models_user_created", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_models_user_created", "user_id", "created_at"),
+        UniqueConstraint("user_id", "name", "version", name="uq_models_user_name_version"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -165,6 +168,8 @@ class Model(Base):
     # what training left out: [{name, reason, detail}] and {"missing_target": rows}
     excluded_features: Mapped[list[Any] | None]
     dropped_rows: Mapped[dict[str, Any] | None]
+    # The model's number among the user's models of the same name (models/versions.py).
+    version: Mapped[int | None] = mapped_column(Integer)
     dataset_id: Mapped[str | None] = mapped_column(String(32))
     parent_model_id: Mapped[str | None] = mapped_column(String(32))
     row_count: Mapped[int] = mapped_column(BigInteger)
@@ -172,6 +177,36 @@ class Model(Base):
     storage_key: Mapped[str] = mapped_column(String(300))
     xgboost_version: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelAlias(Base):
+    """A name (`production`, `staging`, ...) pointing at one version of a registered model."""
+
+    __tablename__ = "model_aliases"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelAliasMove(Base):
+    """One move of an alias, never updated or deleted: who pointed it where, and when."""
+
+    __tablename__ = "model_alias_moves"
+    __table_args__ = (Index("ix_model_alias_moves_name", "user_id", "name", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    alias: Mapped[str] = mapped_column(String(64))
+    from_version: Mapped[int | None] = mapped_column(Integer)
+    to_version: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class JobArtifact(Base):

@@ -11,17 +11,16 @@ from sqlalchemy.orm import Session
 from xgenerator.artifacts import ArtifactStore
 from xgenerator.context import Context
 from xgenerator.db.tables import Model
-from xgenerator.errors import NotFound
+from xgenerator.errors import Conflict
 from xgenerator.ml import bundle
 from xgenerator.ml.bundle import ModelBundle
+from xgenerator.models import versions
 
 
-def get_owned(session: Session, user_id: str, model_id: str) -> Model:
-    """The user's model; another user's is reported exactly like a missing one."""
-    row = session.get(Model, model_id)
-    if row is None or row.user_id != user_id:
-        raise NotFound("model", model_id)
-    return row
+def get_owned(session: Session, user_id: str, reference: str) -> Model:
+    """The user's model by id, `name@alias` or `name@N`; another user's is reported exactly
+    like a missing one."""
+    return versions.resolve(session, user_id, reference)
 
 
 def list_owned(
@@ -38,6 +37,12 @@ def list_owned(
 def delete(context: Context, model: Model) -> None:
     """Row first, file after the commit (an orphan file is harmless, a dangling row is not)."""
     with context.db.session() as session:
+        aliases = versions.aliases_of(session, model)
+        if aliases:
+            raise Conflict(
+                "aliases point at this version: move them first",
+                {"aliases": aliases, "name": model.name, "version": model.version},
+            )
         row = session.get(Model, model.id)
         if row is not None:
             session.delete(row)

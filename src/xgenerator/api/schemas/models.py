@@ -11,6 +11,7 @@ from xgenerator.api.schemas import Request, Response
 class ModelSummary(Response):
     model_id: str = Field(validation_alias="id")
     name: str
+    version: int | None = Field(description="Its number among the models of its name")
     task_type: str
     target: str
     metrics: dict[str, Any]

@@ -21,6 +21,7 @@ from xgenerator.ml import bundle, params
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.prepare import Encoding, fresh_encoding
 from xgenerator.ml.train import EVAL_TRAIN_EVERY, InitModel, TrainResult, TrainSpec, train
+from xgenerator.models import versions
 from xgenerator.models.repository import CACHE
 from xgenerator.models.repository import get_owned as get_model
 from xgenerator.settings import Settings
@@ -302,7 +303,7 @@ class TrainKind:
                 "dropped_rows": result.dropped_rows,
             },
             model_id=model.id,
-            commit=lambda session: session.add(model),
+            commit=lambda session: _record(session, model),
             artifact_keys=[key],
         )
 
@@ -315,6 +316,12 @@ def _report_screening(runtime: Runtime, result: TrainResult) -> None:
     dropped = result.dropped_rows.get("missing_target", 0)
     if dropped:
         runtime.event("rows_dropped", f"{dropped:,} rows without a target value were not used")
+
+
+def _record(session: Session, model: Model) -> None:
+    """In the transaction that marks the job succeeded: the model and its version number."""
+    versions.assign_version(session, model)
+    session.add(model)
 
 
 def runtime_seconds(job: Job) -> float:
