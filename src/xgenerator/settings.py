@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     worker_heartbeat_interval_s: float = Field(default=10, gt=0)
     worker_heartbeat_timeout_s: float = Field(default=30, gt=0)
     admin_keys: str = ""
+    # Addresses (comma-separated IPs or networks) of reverse proxies whose X-Forwarded-For is
+    # believed; empty: the TCP peer is the client, whatever the headers say.
+    trusted_proxies: str = ""
     status_open: bool = False
     # Browser origins allowed to call the API cross-origin (comma-separated or a JSON list,
     # e.g. https://app.example.com). Empty: no CORS at all; the dashboard is same-origin.
@@ -185,6 +188,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
     @property
     def admin_key_list(self) -> list[str]:

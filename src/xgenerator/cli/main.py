@@ -70,6 +70,10 @@ def serve(host: Host = "127.0.0.1", port: Port = 8000) -> None:
             port=port,
             log_level="info",
             timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+            # X-Forwarded-For names the client only when a configured proxy sent it (uvicorn
+            # trusts it from 127.0.0.1 by default: anyone on the host chose their address).
+            proxy_headers=bool(settings.trusted_proxy_list),
+            forwarded_allow_ips=settings.trusted_proxy_list or None,
         )
     finally:
         if embedded is not None:
@@ -109,6 +113,8 @@ def api(
         port=port,
         workers=workers,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+        proxy_headers=bool(settings.trusted_proxy_list),
+        forwarded_allow_ips=settings.trusted_proxy_list or None,
     )
 
 
