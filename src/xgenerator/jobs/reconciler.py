@@ -18,7 +18,7 @@ from typing import Any
 
 from xgenerator.context import Context
 from xgenerator.db.tables import Job, utcnow
-from xgenerator.jobs import repository, submit
+from xgenerator.jobs import finished, publish, repository, state
 from xgenerator.jobs.status import JobStatus
 
 log = logging.getLogger(__name__)
@@ -61,11 +61,11 @@ def _recover_expired_leases(context: Context, now: datetime, report: Report) -> 
                 attempt=job.attempts,
             )
         elif job.attempts >= max_attempts:
-            error = {
-                "error_type": "WorkerLost",
-                "message": f"the worker running this job was lost {job.attempts} times; giving up",
-                "details": {"attempts": job.attempts},
-            }
+            error = state.job_error(
+                "WorkerLost",
+                f"the worker running this job was lost {job.attempts} times; giving up",
+                {"attempts": job.attempts},
+            ).as_json()
             _move(
                 context,
                 job,
@@ -124,7 +124,7 @@ def _move(
     if changed:
         moved.append(job.id)
         if target.is_final:
-            context.metrics.finished(job.job_type, target)
+            finished.record(context, job.job_type, target)
     return changed
 
 
@@ -148,7 +148,7 @@ def _send(context: Context, job_id: str) -> None:
     with context.db.session() as session:
         job = session.get(Job, job_id)
     if job is not None:
-        submit.send(context, job)
+        publish.send(context, job)
 
 
 def release_worker_jobs(context: Context, hostname: str) -> list[str]:

@@ -155,7 +155,11 @@ def claim_job(session: Session, job_id: str, worker_id: str, lease_s: float) -> 
     now = utcnow()
     query = (
         update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.QUEUED, Job.cancel_requested.is_(False))
+        .where(
+            Job.id == job_id,
+            Job.status.in_(sources_of(JobStatus.RUNNING)),
+            Job.cancel_requested.is_(False),
+        )
         .values(
             status=JobStatus.RUNNING.value,
             attempts=Job.attempts + 1,

@@ -14,10 +14,10 @@ from typing import Any, TypeVar
 from xgenerator.context import Context
 from xgenerator.db.tables import Job, JobArtifact
 from xgenerator.errors import InvalidInput, NotFound, ServiceUnavailable, TrainingFailed
-from xgenerator.jobs import kinds, repository
+from xgenerator.jobs import finished, kinds, publish, repository, state
 from xgenerator.jobs.kinds import Outcome
 from xgenerator.jobs.runtime import JobCancelled, LeaseLost, Runtime, TimeLimitExceeded
-from xgenerator.jobs.status import JobStatus
+from xgenerator.jobs.status import FINAL, JobStatus
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,12 +41,14 @@ def run(context: Context, job_id: str, worker_id: str) -> str:
     with runtime.keeping_lease():
         result = _execute(context, job, runtime)
     if result in FINISHED:
-        context.metrics.finished(job.job_type, result, time.monotonic() - runtime.started)
+        finished.record(
+            context, job.job_type, JobStatus(result), time.monotonic() - runtime.started
+        )
     return result
 
 
 # What `run` returns when the job reached that final status (the names are the statuses).
-FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+FINISHED = frozenset(s.value for s in FINAL)
 
 
 def _execute(context: Context, job: Job, runtime: Runtime) -> str:
@@ -86,13 +88,7 @@ class _Abort(Exception):
 
 
 def _succeed(context: Context, runtime: Runtime, outcome: Outcome) -> str:
-    progress = {
-        "percent": 100.0,
-        "message": "done",
-        "round": None,
-        "total_rounds": None,
-        "metrics": {},
-    } | _last_progress(runtime)
+    progress = _final_progress(runtime).as_json()
     extra: dict[str, Any] = {"history": runtime.history} if runtime.history else {}
 
     def commit() -> bool:
@@ -137,12 +133,19 @@ def _succeed(context: Context, runtime: Runtime, outcome: Outcome) -> str:
     return "discarded"
 
 
-def _last_progress(runtime: Runtime) -> dict[str, object]:
+def _final_progress(runtime: Runtime) -> state.Progress:
+    """100 %, at the last round recorded (with its metrics), if the job had rounds."""
     if not runtime.history:
-        return {}
+        return state.progress(percent=100.0, message="done")
     last = runtime.history[-1]
     metrics = {k: v for k, v in last.items() if k != "round"}
-    return {"round": last["round"], "total_rounds": last["round"], "metrics": metrics}
+    return state.progress(
+        percent=100.0,
+        message="done",
+        round=last["round"],
+        total_rounds=last["round"],
+        metrics=metrics,
+    )
 
 
 def _finish(
@@ -174,9 +177,9 @@ def _fail(
     runtime: Runtime,
     error_type: str,
     message: str,
-    details: dict[str, object] | None = None,
+    details: dict[str, Any] | None = None,
 ) -> str:
-    error = {"error_type": error_type, "message": message, "details": details}
+    error = state.job_error(error_type, message, details).as_json()
     _finish(
         context,
         runtime,
@@ -206,8 +209,10 @@ def _retry_later(context: Context, runtime: Runtime, exc: Exception) -> str:
         lease_expires_at=None,
     )
     if requeued:
+        # Through `publish`, so the recorded task id is the retry's (if this send fails,
+        # the reconciler sends the queued job later).
         job = _patiently(lambda: _load(context, runtime.job_id))
-        context.dispatcher.send(runtime.job_id, job.queue, countdown=delay)
+        publish.send(context, job, countdown=delay)
     return "retrying"
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from xgenerator.context import Context
 from xgenerator.errors import ServiceUnavailable
-from xgenerator.jobs import repository
+from xgenerator.jobs import repository, state
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class Runtime:
     started: float = field(default_factory=time.monotonic)
     _last_write: float = 0.0
     _history: list[dict[str, Any]] = field(default_factory=list)
-    _pending: dict[str, Any] = field(default_factory=dict)
+    _pending: state.Progress = field(default_factory=state.Progress)
     _checkpoint_round: int | None = None
     _lost: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -101,16 +101,14 @@ class Runtime:
             raise LeaseLost(self.job_id)
         if round is not None:
             self._history.append({"round": round, **(metrics or {})})
-        if percent is None and round is not None and total:
-            percent = round / total * 100
-        self._pending = {
-            "percent": round_to(percent or 0.0),
-            "round": round,
-            "total_rounds": total,
-            "message": message,
-            "metrics": metrics or {},
-            "checkpoint_round": self._checkpoint_round,
-        }
+        self._pending = state.progress(
+            percent=percent,
+            round=round,
+            total_rounds=total,
+            message=message,
+            metrics=metrics,
+            checkpoint_round=self._checkpoint_round,
+        )
         now = time.monotonic()
         interval = self.context.settings.progress_interval_s
         if not force and now - self._last_write < interval:
@@ -128,7 +126,7 @@ class Runtime:
                     self.job_id,
                     self.attempt,
                     settings.lease_s,
-                    progress=self._pending,
+                    progress=self._pending.as_json(),
                     history=list(self._history),
                 )
                 cancelled = owned and repository.cancel_requested(session, self.job_id)
@@ -164,7 +162,3 @@ class Runtime:
 
     def drop_checkpoint(self) -> None:
         self.context.store.delete(self.checkpoint_key)
-
-
-def round_to(value: float, digits: int = 2) -> float:
-    return float(f"{value:.{digits}f}")

@@ -10,21 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import uuid
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from xgenerator.context import Context
 from xgenerator.db.tables import Job
-from xgenerator.errors import Conflict, ServiceUnavailable
-from xgenerator.jobs import quota, repository
+from xgenerator.errors import Conflict
+from xgenerator.jobs import publish, quota, repository
 
 log = logging.getLogger(__name__)
-
-
-def new_task_id() -> str:
-    return uuid.uuid4().hex
 
 
 def request_hash(body: dict[str, Any]) -> str:
@@ -52,7 +47,7 @@ def submit(
             return existing, False
     # The task id is chosen now and stored with the row: one transaction per submission
     # instead of a second one after the send (bench/: POST /train took four, now three).
-    task_id = job.celery_task_id = new_task_id()
+    task_id = job.celery_task_id = publish.new_task_id()
     try:
         with context.db.session() as session:
             repository.create(session, job)
@@ -67,8 +62,8 @@ def submit(
             raise
         return existing, False
     context.metrics.submitted(job.job_type)
-    if not _publish(context, job, task_id, None):
-        _forget_task_id(context, job)
+    if not publish.publish(context, job, task_id):
+        publish.forget_task_id(context, job)
     return job, True
 
 
@@ -80,36 +75,3 @@ def _replay(context: Context, user_id: str, key: str, digest: str | None) -> Job
             "Idempotency-Key was already used with a different request", {"job_id": existing.id}
         )
     return existing
-
-
-def send(context: Context, job: Job, countdown: float | None = None) -> None:
-    """Publish the job's task under a new id, then record the id; a failure is logged, not
-    raised: the reconciler retries."""
-    task_id = new_task_id()
-    if not _publish(context, job, task_id, countdown):
-        return
-    job.celery_task_id = task_id
-    with context.db.session() as session:
-        session.query(Job).filter(Job.id == job.id).update({"celery_task_id": task_id})
-
-
-def _publish(context: Context, job: Job, task_id: str, countdown: float | None) -> bool:
-    try:
-        context.dispatcher.send(job.id, job.queue, countdown, task_id=task_id)
-    except Exception:
-        log.exception("job %s: could not send its task; the reconciler will", job.id)
-        return False
-    return True
-
-
-def _forget_task_id(context: Context, job: Job) -> None:
-    """The task recorded with the job was never sent: show none, like any job not sent yet
-    (unless the reconciler sent one meanwhile)."""
-    sent, job.celery_task_id = job.celery_task_id, None
-    try:
-        with context.db.session() as session:
-            session.query(Job).filter(Job.id == job.id, Job.celery_task_id == sent).update(
-                {"celery_task_id": None}
-            )
-    except ServiceUnavailable:
-        log.warning("job %s: could not clear the task id of an unsent task", job.id)
