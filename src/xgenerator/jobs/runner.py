@@ -124,13 +124,28 @@ def _succeed(context: Context, runtime: Runtime, outcome: Outcome) -> str:
             return False
         return True
 
-    if _patiently(commit):
+    if _patiently(commit) or _patiently(lambda: _committed_earlier(context, runtime, outcome)):
         runtime.drop_checkpoint()
         return "succeeded"
     # Cancelled, or taken over by another attempt, while we were finishing: keep nothing.
     for key in outcome.written_keys():
         context.store.delete(key)
     return "discarded"
+
+
+def _committed_earlier(context: Context, runtime: Runtime, outcome: Outcome) -> bool:
+    """Whether this attempt's success is already in the database: a COMMIT that landed but
+    whose answer was lost (the connection dropped) is retried, and the retry's fenced
+    update then matches nothing. Read before deleting anything, or a success loses its
+    model."""
+    with context.db.session() as session:
+        job = session.get(Job, runtime.job_id)
+        return (
+            job is not None
+            and job.status is JobStatus.SUCCEEDED
+            and job.attempts == runtime.attempt
+            and job.model_id == outcome.model_id
+        )
 
 
 def _final_progress(runtime: Runtime) -> state.Progress:
