@@ -3,41 +3,19 @@ task, one place that counts a finished job. On SQLite and PostgreSQL, with a rea
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import text, update
 
+from tests.jobs.job_rows import new_job, queued_task_ids
 from xgenerator.context import Context
-from xgenerator.db.tables import Job, User, utcnow
+from xgenerator.db.tables import Job, utcnow
 from xgenerator.jobs import finished, reconciler, repository, runner, state
 from xgenerator.jobs.runtime import Runtime
 from xgenerator.jobs.status import JobStatus
-from xgenerator.ops.broker import queue_keys, redis_client
+from xgenerator.ops.broker import redis_client
 from xgenerator.ops.prometheus import FINISHED
-
-
-def new_job(context: Context, job_type: str = "noop", queue: str = "maintenance") -> Job:
-    with context.db.session() as session:
-        user = User(username="alice", email="alice@example.com")
-        session.add(user)
-        session.flush()
-        job = Job(user_id=user.id, job_type=job_type, queue=queue, config={})
-        repository.create(session, job)
-        return job
-
-
-def queued_task_ids(context: Context, queue: str) -> list[str]:
-    broker = redis_client(context.settings.broker_url or "")
-    try:
-        return [
-            json.loads(m)["headers"]["id"]
-            for key in queue_keys(queue)
-            for m in broker.lrange(key, 0, -1)
-        ]
-    finally:
-        broker.close()
 
 
 def test_status_reads_back_as_the_enum_and_is_stored_as_the_same_string(

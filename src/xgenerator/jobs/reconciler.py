@@ -24,6 +24,10 @@ from xgenerator.jobs.status import JobStatus
 log = logging.getLogger(__name__)
 
 
+# Rows a pass reads and acts on at most, per kind of repair; the rest wait for the next pass.
+BATCH = 100
+
+
 @dataclass
 class Report:
     requeued: list[str] = field(default_factory=list)
@@ -37,7 +41,7 @@ def reconcile(context: Context, now: datetime | None = None, *, resend_all: bool
     known to be empty, such as the private Redis that embedded mode starts afresh."""
     now = now or utcnow()
     report = Report()
-    _recover_expired_leases(context, now, report)
+    _recover_expired_leases(context, report)
     older_than = now if resend_all else now - timedelta(seconds=context.settings.requeue_after_s)
     _resend_stale_queued(context, now, older_than, report)
     if report.requeued or report.failed or report.resent or report.cancelled:
@@ -45,10 +49,16 @@ def reconcile(context: Context, now: datetime | None = None, *, resend_all: bool
     return report
 
 
-def _recover_expired_leases(context: Context, now: datetime, report: Report) -> None:
-    max_attempts = context.settings.max_attempts
+def _recover_expired_leases(context: Context, report: Report) -> None:
     with context.db.session() as session:
-        expired = repository.expired_leases(session, now)
+        expired = repository.expired_leases(session, BATCH)
+    recover_expired(context, expired, report)
+
+
+def recover_expired(context: Context, expired: list[Job], report: Report) -> None:
+    """Act on jobs seen with an expired lease. Each move re-checks, in its UPDATE, that the
+    lease is still expired by the database's clock: one renewed meanwhile stays running."""
+    max_attempts = context.settings.max_attempts
     for job in expired:
         if job.cancel_requested:
             _move(
@@ -59,6 +69,7 @@ def _recover_expired_leases(context: Context, now: datetime, report: Report) -> 
                 event="cancelled",
                 message="worker lost; cancel honoured",
                 attempt=job.attempts,
+                lease_expired=True,
             )
         elif job.attempts >= max_attempts:
             error = state.job_error(
@@ -74,10 +85,17 @@ def _recover_expired_leases(context: Context, now: datetime, report: Report) -> 
                 event="failed",
                 message="WorkerLost: attempts exhausted",
                 attempt=job.attempts,
+                lease_expired=True,
                 error=error,
             )
         else:
-            _requeue(context, job, report.requeued, f"lease of {job.worker_id} expired; retrying")
+            _requeue(
+                context,
+                job,
+                report.requeued,
+                f"lease of {job.worker_id} expired; retrying",
+                lease_expired=True,
+            )
 
 
 def _resend_stale_queued(
@@ -128,7 +146,9 @@ def _move(
     return changed
 
 
-def _requeue(context: Context, job: Job, moved: list[str], message: str) -> None:
+def _requeue(
+    context: Context, job: Job, moved: list[str], message: str, *, lease_expired: bool
+) -> None:
     """Back to `queued` for the next attempt (fenced by the current one), then sent again."""
     if _move(
         context,
@@ -138,6 +158,7 @@ def _requeue(context: Context, job: Job, moved: list[str], message: str) -> None
         event="requeued",
         message=message,
         attempt=job.attempts,
+        lease_expired=lease_expired,
         worker_id=None,
         lease_expires_at=None,
     ):
@@ -158,5 +179,11 @@ def release_worker_jobs(context: Context, hostname: str) -> list[str]:
         running = repository.running_on(session, f"{hostname}:")
     released: list[str] = []
     for job in running:
-        _requeue(context, job, released, f"{hostname} shut down before the job finished")
+        _requeue(
+            context,
+            job,
+            released,
+            f"{hostname} shut down before the job finished",
+            lease_expired=False,
+        )
     return released
