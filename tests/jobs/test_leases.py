@@ -57,3 +57,30 @@ def test_leases_are_written_and_read_by_the_database_clock(context: Context) -> 
             select(Job.lease_expires_at, db_now()).where(Job.id == job_id)
         ).one()
     assert lease is not None and 29 < (lease - now).total_seconds() <= 30.5
+
+
+def test_release_hands_back_only_that_process_s_jobs_and_respects_max_attempts(
+    context: Context,
+) -> None:
+    mine, spent, other = running_with_an_expired_lease(context, 3)
+    with context.db.session() as session:
+        session.execute(update(Job).values(lease_expires_at=db_now(60)))
+        session.execute(update(Job).where(Job.id == mine).values(worker_id="n@h:aaa:11"))
+        session.execute(
+            update(Job)
+            .where(Job.id == spent)
+            .values(worker_id="n@h:aaa:12", attempts=context.settings.max_attempts)
+        )
+        # the same node name and pid, another process (instance)
+        session.execute(update(Job).where(Job.id == other).values(worker_id="n@h:bbb:11"))
+
+    report = reconciler.release_worker_jobs(context, "n@h:aaa:")
+
+    assert (report.requeued, report.failed) == ([mine], [spent])
+    with context.db.session() as session:
+        rows = {j.id: j for j in session.scalars(select(Job))}
+    assert rows[mine].status is JobStatus.QUEUED
+    assert rows[spent].status is JobStatus.FAILED
+    error = rows[spent].error
+    assert error is not None and error["error_type"] == "WorkerLost"
+    assert rows[other].status is JobStatus.RUNNING and rows[other].worker_id == "n@h:bbb:11"

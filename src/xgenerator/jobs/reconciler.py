@@ -58,44 +58,56 @@ def _recover_expired_leases(context: Context, report: Report) -> None:
 def recover_expired(context: Context, expired: list[Job], report: Report) -> None:
     """Act on jobs seen with an expired lease. Each move re-checks, in its UPDATE, that the
     lease is still expired by the database's clock: one renewed meanwhile stays running."""
-    max_attempts = context.settings.max_attempts
     for job in expired:
-        if job.cancel_requested:
-            _move(
-                context,
-                job,
-                JobStatus.CANCELLED,
-                report.cancelled,
-                event="cancelled",
-                message="worker lost; cancel honoured",
-                attempt=job.attempts,
-                lease_expired=True,
-            )
-        elif job.attempts >= max_attempts:
-            error = state.job_error(
-                "WorkerLost",
-                f"the worker running this job was lost {job.attempts} times; giving up",
-                {"attempts": job.attempts},
-            ).as_json()
-            _move(
-                context,
-                job,
-                JobStatus.FAILED,
-                report.failed,
-                event="failed",
-                message="WorkerLost: attempts exhausted",
-                attempt=job.attempts,
-                lease_expired=True,
-                error=error,
-            )
-        else:
-            _requeue(
-                context,
-                job,
-                report.requeued,
-                f"lease of {job.worker_id} expired; retrying",
-                lease_expired=True,
-            )
+        _recover(context, job, report, f"the lease of {job.worker_id} expired", lease_expired=True)
+
+
+def _recover(
+    context: Context, job: Job, report: Report, reason: str, *, lease_expired: bool
+) -> None:
+    """A running job lost its worker: `cancelled` if its owner asked, `failed` (WorkerLost)
+    once its attempts are spent, else back to the queue for the next attempt. Fenced by
+    the attempt it was seen at."""
+    attempts = job.attempts
+    fence = {"attempt": attempts, "lease_expired": lease_expired}
+    if job.cancel_requested:
+        _move(
+            context,
+            job,
+            JobStatus.CANCELLED,
+            report.cancelled,
+            event="cancelled",
+            message=f"{reason}; cancel honoured",
+            **fence,
+        )
+    elif attempts >= context.settings.max_attempts:
+        error = state.job_error(
+            "WorkerLost",
+            f"the worker running this job was lost {attempts} times; giving up",
+            {"attempts": attempts},
+        )
+        _move(
+            context,
+            job,
+            JobStatus.FAILED,
+            report.failed,
+            event="failed",
+            message=f"WorkerLost: {reason}; attempts exhausted",
+            error=error.as_json(),
+            **fence,
+        )
+    elif _move(
+        context,
+        job,
+        JobStatus.QUEUED,
+        report.requeued,
+        event="requeued",
+        message=f"{reason}; retrying",
+        worker_id=None,
+        lease_expires_at=None,
+        **fence,
+    ):
+        _send(context, job.id)
 
 
 def _resend_stale_queued(
@@ -146,25 +158,6 @@ def _move(
     return changed
 
 
-def _requeue(
-    context: Context, job: Job, moved: list[str], message: str, *, lease_expired: bool
-) -> None:
-    """Back to `queued` for the next attempt (fenced by the current one), then sent again."""
-    if _move(
-        context,
-        job,
-        JobStatus.QUEUED,
-        moved,
-        event="requeued",
-        message=message,
-        attempt=job.attempts,
-        lease_expired=lease_expired,
-        worker_id=None,
-        lease_expires_at=None,
-    ):
-        _send(context, job.id)
-
-
 def _send(context: Context, job_id: str) -> None:
     with context.db.session() as session:
         job = session.get(Job, job_id)
@@ -172,18 +165,14 @@ def _send(context: Context, job_id: str) -> None:
         publish.send(context, job)
 
 
-def release_worker_jobs(context: Context, hostname: str) -> list[str]:
-    """Put the jobs a shutting-down worker still runs back in the queue (fenced by attempt,
-    so the old process can no longer write; it stops at its next progress report)."""
+def release_worker_jobs(context: Context, worker_prefix: str) -> Report:
+    """Hand back the jobs a shutting-down worker process still runs: those whose worker id
+    starts with `worker_prefix`, unique to that process. Like a lost worker's: re-queued
+    (fenced by attempt, so the old process can no longer write; it stops at its next
+    progress report), or failed once the attempts are spent, or cancelled if asked."""
     with context.db.session() as session:
-        running = repository.running_on(session, f"{hostname}:")
-    released: list[str] = []
+        running = repository.running_on(session, worker_prefix)
+    report = Report()
     for job in running:
-        _requeue(
-            context,
-            job,
-            released,
-            f"{hostname} shut down before the job finished",
-            lease_expired=False,
-        )
-    return released
+        _recover(context, job, report, f"{job.worker_id} shut down", lease_expired=False)
+    return report

@@ -228,7 +228,7 @@ def touch_queued(session: Session, job_id: str, seen: datetime, now: datetime) -
 
 
 def running_on(session: Session, worker_prefix: str) -> list[Job]:
-    """Running jobs whose worker id starts with `worker_prefix` (``hostname:``)."""
+    """Running jobs whose worker id starts with `worker_prefix` (one worker process's)."""
     query = select(Job).where(
         Job.status == JobStatus.RUNNING, Job.worker_id.startswith(worker_prefix, autoescape=True)
     )
