@@ -319,3 +319,39 @@ def test_sigterm_releases_only_the_jobs_of_the_worker_that_stops(
         rclient.post(f"/jobs/{job_id}/cancel", headers=auth(user))
     wait_for(lambda: all_final(rcontext), 60, 0.2, "both jobs to stop")
     check_invariants(rcontext)
+
+
+def test_a_broker_outage_mid_training_costs_no_attempt(
+    rclient: TestClient, rcontext: Context, rsettings: Settings, start_worker: WorkerFactory
+) -> None:
+    # The worker reaches Redis through a proxy that cuts every connection and refuses new
+    # ones for 5 s while the job trains; the database stays reachable.
+    url = rsettings.broker_url or ""
+    proxy = TcpProxy("127.0.0.1", 6379)
+    proxy.start()
+    proxied = rsettings.model_copy(
+        update={"broker_url": url.replace("127.0.0.1:6379", f"127.0.0.1:{proxy.port}")}
+    )
+    worker = start_worker("b1", proxied.model_copy(update=LONG_CHECKPOINTS))
+    user, dataset_id = dataset(rclient, rows=LONG["rows"])
+    job_id = submit(rclient, user, dataset_id, 5000, **SLOW)
+    wait_for(
+        lambda: ((jobs(rcontext)[job_id].progress or {}).get("round") or 0) >= 20,
+        60,
+        what="training to be under way",
+    )
+    proxy.stop()
+    wait_for(
+        lambda: "Connection to broker lost" in worker.output(),
+        30,
+        0.1,
+        "the worker to notice the broker is gone",
+    )
+    time.sleep(5)  # the outage itself, not a wait for a condition
+    assert jobs(rcontext)[job_id].status == "running"
+    proxy.start()
+    wait_for(lambda: all_final(rcontext), 180, 0.2, "the job to finish")
+    [job] = check_invariants(rcontext)
+    assert (job.status, job.attempts) == ("succeeded", 1), job.error
+    assert events(rclient, user, job_id).count("started") == 1
+    proxy.stop()
