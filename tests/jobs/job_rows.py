@@ -10,12 +10,19 @@ from xgenerator.jobs import repository
 from xgenerator.ops.broker import queue_keys, redis_client
 
 
-def new_job(context: Context, job_type: str = "noop", queue: str = "maintenance") -> Job:
+def new_user(context: Context, username: str = "alice") -> str:
     with context.db.session() as session:
-        user = User(username="alice", email="alice@example.com")
+        user = User(username=username, email=f"{username}@example.com")
         session.add(user)
         session.flush()
-        job = Job(user_id=user.id, job_type=job_type, queue=queue, config={})
+        return user.id
+
+
+def new_job(context: Context, job_type: str = "noop", queue: str = "maintenance") -> Job:
+    """A job committed as `queued` but never sent."""
+    user_id = new_user(context)
+    with context.db.session() as session:
+        job = Job(user_id=user_id, job_type=job_type, queue=queue, config={})
         repository.create(session, job)
         return job
 

@@ -229,3 +229,14 @@ class WorkerHeartbeat(Base):
     version: Mapped[str] = mapped_column(String(40))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ServiceLease(Base):
+    """A named duty that one process at a time performs (the reconciler): held by `holder`
+    until `expires_at` (the database's clock), renewed by the holder, taken once expired."""
+
+    __tablename__ = "service_leases"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime]

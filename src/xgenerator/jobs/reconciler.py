@@ -3,10 +3,13 @@
 - A running job whose lease expired lost its worker: re-queued (next attempt), or `failed`
   with `WorkerLost` after `max_attempts`, or `cancelled` if its owner asked for that.
 - A job `queued` for longer than `requeue_after_s` may have lost its message (Redis flushed or
-  restarted, the API died before sending): it is sent again. A duplicate is harmless, since
-  only one delivery can claim the job.
+  restarted, the API died before sending): it is sent again if its task is in no queue and
+  held by no worker. A job merely waiting behind a backlog is left alone: re-sending it
+  would pile up duplicates and skip its retry backoff.
 
-Every action is a compare-and-set, so several reconcilers (one per worker) may run at once.
+Each pass handles bounded batches. Every worker runs the reconciler, but one at a time does
+a pass (the `reconciler` lease, `jobs/leader.py`); every action is still a compare-and-set,
+so two passes overlapping at a hand-over do no harm.
 """
 
 from __future__ import annotations
@@ -16,20 +19,27 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import redis
+
 from xgenerator.context import Context
 from xgenerator.db.tables import Job, utcnow
-from xgenerator.jobs import finished, publish, repository, state
+from xgenerator.jobs import finished, leader, publish, repository, state
 from xgenerator.jobs.status import JobStatus
+from xgenerator.ops import broker
 
 log = logging.getLogger(__name__)
 
 
 # Rows a pass reads and acts on at most, per kind of repair; the rest wait for the next pass.
 BATCH = 100
+# The reconciler lease lasts this many intervals: a dead holder is replaced that much later.
+LEASE_INTERVALS = 3
 
 
 @dataclass
 class Report:
+    # False when another process holds the reconciler lease and this pass did nothing.
+    active: bool = True
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
@@ -37,9 +47,13 @@ class Report:
 
 
 def reconcile(context: Context, now: datetime | None = None, *, resend_all: bool = False) -> Report:
-    """One pass. `resend_all` re-sends every queued job whatever its age: right for a broker
-    known to be empty, such as the private Redis that embedded mode starts afresh."""
+    """One pass, if this process holds the reconciler lease. `resend_all` checks every
+    queued job whatever its age, lease or not: right at the start of embedded mode, whose
+    private Redis starts empty."""
     now = now or utcnow()
+    ttl = LEASE_INTERVALS * context.settings.reconcile_interval_s
+    if not resend_all and not leader.hold(context, "reconciler", ttl):
+        return Report(active=False)
     report = Report()
     _recover_expired_leases(context, report)
     older_than = now if resend_all else now - timedelta(seconds=context.settings.requeue_after_s)
@@ -114,20 +128,30 @@ def _resend_stale_queued(
     context: Context, now: datetime, older_than: datetime, report: Report
 ) -> None:
     with context.db.session() as session:
-        stale = repository.stale_queued(session, older_than)
-    for job in stale:
-        if job.cancel_requested:
-            _move(
-                context,
-                job,
-                JobStatus.CANCELLED,
-                report.cancelled,
-                event="cancelled",
-                message="cancelled while queued",
-                only_from=JobStatus.QUEUED,
-            )
-            continue
-        # Touch it first (compare-and-set on updated_at), so concurrent reconcilers send once.
+        stale = repository.stale_queued(session, older_than, BATCH)
+    for job in [j for j in stale if j.cancel_requested]:
+        _move(
+            context,
+            job,
+            JobStatus.CANCELLED,
+            report.cancelled,
+            event="cancelled",
+            message="cancelled while queued",
+            only_from=JobStatus.QUEUED,
+        )
+    stale = [j for j in stale if not j.cancel_requested]
+    if not stale:
+        return
+    present = _in_broker(context, {j.queue for j in stale})
+    if present is None:
+        return  # the broker cannot be read now; nothing could be sent to it either
+    lost = [j for j in stale if j.celery_task_id is None or j.celery_task_id not in present]
+    waiting = [j.id for j in stale if j not in lost]
+    if waiting:
+        with context.db.session() as session:
+            repository.mark_checked(session, waiting, now)
+    for job in lost:
+        # Touch it first (compare-and-set on updated_at), so that it is sent once.
         with context.db.session() as session:
             touched = repository.touch_queued(session, job.id, job.updated_at, now)
             if touched:
@@ -136,12 +160,24 @@ def _resend_stale_queued(
                     job.id,
                     "resent",
                     JobStatus.QUEUED,
-                    "queued too long; task sent again",
+                    "its task was in no queue; sent again",
                     job.attempts,
                 )
         if touched:
             _send(context, job.id)
             report.resent.append(job.id)
+
+
+def _in_broker(context: Context, queues: set[str]) -> set[str] | None:
+    """Task ids the broker holds for these queues; empty without a broker to read (then
+    every stale job counts as lost, as it may be), None when it cannot be read now."""
+    if context.redis is None:
+        return set()
+    try:
+        return broker.task_ids_in_broker(context.redis, sorted(queues))
+    except redis.RedisError as exc:
+        log.warning("cannot read the broker's queues (%s); re-sending nothing this pass", exc)
+        return None
 
 
 def _move(

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CursorResult, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from xgenerator.db.clock import db_now
 from xgenerator.db.tables import Job, JobArtifact, JobEvent, utcnow
@@ -212,9 +212,35 @@ def expired_leases(session: Session, limit: int) -> list[Job]:
     return list(session.scalars(query.order_by(Job.lease_expires_at).limit(limit)))
 
 
-def stale_queued(session: Session, older_than: datetime) -> list[Job]:
-    query = select(Job).where(Job.status == JobStatus.QUEUED, Job.updated_at <= older_than)
-    return list(session.scalars(query.order_by(Job.created_at)))
+def stale_queued(session: Session, older_than: datetime, limit: int) -> list[Job]:
+    """Jobs queued and untouched since `older_than`, least recently touched first; only the
+    columns the reconciler needs (not the config, progress or history)."""
+    query = (
+        select(Job)
+        .options(
+            load_only(
+                Job.id,
+                Job.job_type,
+                Job.queue,
+                Job.attempts,
+                Job.updated_at,
+                Job.cancel_requested,
+                Job.celery_task_id,
+            )
+        )
+        .where(Job.status == JobStatus.QUEUED, Job.updated_at <= older_than)
+    )
+    return list(session.scalars(query.order_by(Job.updated_at, Job.id).limit(limit)))
+
+
+def mark_checked(session: Session, job_ids: list[str], now: datetime) -> None:
+    """Queued jobs whose message was found in the broker: their clock restarts, so that the
+    next bounded batch checks the jobs behind them."""
+    session.execute(
+        update(Job)
+        .where(Job.id.in_(job_ids), Job.status == JobStatus.QUEUED)
+        .values(updated_at=now)
+    )
 
 
 def touch_queued(session: Session, job_id: str, seen: datetime, now: datetime) -> bool:
