@@ -21,8 +21,8 @@ from xgenerator.ml import bundle, params
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.prepare import fresh_encoding
 from xgenerator.ml.train import InitModel, TrainResult, TrainSpec, train
-from xgenerator.models.repository import CACHE
 from xgenerator.models.repository import get_owned as get_model
+from xgenerator.models.repository import load_bundle
 from xgenerator.settings import Settings
 
 TASK_TYPES = ("classification", "regression")
@@ -202,7 +202,7 @@ class TrainKind:
     ) -> InitModel | None:
         """Where boosting starts: this job's checkpoint (a retried attempt), else the parent
         model (a retrain), else nothing."""
-        parent_bundle = CACHE.load(context.store, parent) if parent else None
+        parent_bundle = load_bundle(context, parent) if parent else None
         saved = runtime.load_checkpoint()
         if saved is not None:
             booster = bundle.load_booster(saved)
