@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 
 from tests.ops.conftest import Service, ServiceFactory, add_job
 from xgenerator.db.tables import Dataset, Job, JobArtifact, JobEvent, Model
-from xgenerator.jobs import runner
+from xgenerator.jobs import orphans, runner
 from xgenerator.jobs.kinds import cleanup
 from xgenerator.jobs.kinds.cleanup import Report, Retention, run_cleanup
+from xgenerator.jobs.runtime import checkpoint_key
 from xgenerator.users import service as users
 
 NOW = datetime(2027, 6, 1, 12, 0, tzinfo=UTC)
@@ -274,6 +275,8 @@ def test_cleanup_is_a_visible_job_of_the_system_user(service: ServiceFactory) ->
         "artifacts_deleted": 0,
         "datasets_deleted": 0,
         "heartbeats_deleted": 0,
+        "orphan_files_deleted": 0,
+        "checkpoints_deleted": 0,
     }
     # the cleanup ran recently: the next one waits for half an interval
     assert cleanup.schedule(svc.context) is None
@@ -282,3 +285,33 @@ def test_cleanup_is_a_visible_job_of_the_system_user(service: ServiceFactory) ->
     # it appears in /status
     status = svc.client.get("/status", headers={"X-Admin-Key": "admin-secret"}).json()
     assert status["last_cleanup"]["status"] == "queued"
+
+
+def test_files_no_row_refers_to_and_dead_checkpoints_are_swept(service: ServiceFactory) -> None:
+    # What a worker killed between writing its files and committing leaves behind.
+    svc = service()
+    store = svc.context.store
+    alice = new_user(svc)
+    running = add_job(svc.context, alice, "running", days_ago(1))
+    done = add_job(svc.context, alice, "failed", datetime.now(UTC))
+    model_key = store.new_key("models", ".ubj")
+    store.put_bytes(model_key, b"model")
+    add_model(svc, alice, done, model_key)
+    orphan = store.new_key("models", ".ubj")
+    store.put_bytes(orphan, b"never committed")
+    half_written = f"{store.new_key('models', '.ubj')}.0123.tmp"
+    store.put_bytes(half_written, b"half")
+    for job_id in (running, done, "gone"):
+        store.put_bytes(checkpoint_key(job_id), b"checkpoint")
+
+    # Within the grace period an unreferenced file may belong to a commit under way.
+    fresh = run_cleanup(svc.context, datetime.now(UTC))
+    assert (fresh.orphan_files, fresh.checkpoints) == (0, 2)
+    assert store.exists(orphan) and store.exists(checkpoint_key(running))
+
+    report = run_cleanup(svc.context, datetime.now(UTC) + orphans.GRACE + timedelta(hours=1))
+    assert report.orphan_files == 2
+    with svc.context.db.session() as session:
+        referenced = set(session.scalars(select(Model.storage_key)))
+    assert {key for key, _ in store.listing("models")} == referenced == {model_key}
+    assert [key for key, _ in store.listing("checkpoints")] == [checkpoint_key(running)]

@@ -24,6 +24,7 @@ import redis
 from xgenerator.context import Context
 from xgenerator.db.tables import Job, utcnow
 from xgenerator.jobs import finished, leader, publish, repository, state
+from xgenerator.jobs.runtime import checkpoint_key
 from xgenerator.jobs.status import JobStatus
 from xgenerator.ops import broker
 
@@ -184,13 +185,14 @@ def _move(
     context: Context, job: Job, target: JobStatus, moved: list[str], **transition: Any
 ) -> bool:
     """One compare-and-set transition in its own transaction; a job that ended is counted in
-    the metrics only once that transaction committed."""
+    the metrics, and its checkpoint deleted, only once that transaction committed."""
     with context.db.session() as session:
         changed = repository.transition(session, job.id, target, **transition)
     if changed:
         moved.append(job.id)
         if target.is_final:
             finished.record(context, job.job_type, target)
+            context.store.delete(checkpoint_key(job.id))
     return changed
 
 

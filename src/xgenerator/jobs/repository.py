@@ -121,13 +121,14 @@ def transition(
     attempt: int | None = None,
     only_from: JobStatus | None = None,
     lease_expired: bool = False,
+    unless_cancel_requested: bool = False,
     **fields: Any,
 ) -> bool:
     """Move the job to `target` if its current status allows it (and, for a worker, if
     `attempt` is still the current one; with `only_from`, if it is in exactly that status;
     with `lease_expired`, if its lease is expired now, by the database's clock, so that a
-    lease renewed since it was seen expired is not taken). Returns whether the row changed;
-    writes an event."""
+    lease renewed since it was seen expired is not taken; with `unless_cancel_requested`, if
+    its owner has not asked to cancel). Returns whether the row changed; writes an event."""
     now = utcnow()
     values: dict[str, Any] = {"status": target.value, "updated_at": now, **fields}
     if target.is_final:
@@ -140,6 +141,8 @@ def transition(
         query = query.where(Job.status == only_from)
     if lease_expired:
         query = query.where(Job.lease_expires_at < db_now())
+    if unless_cancel_requested:
+        query = query.where(Job.cancel_requested.is_(False))
     changed = _changed(session.execute(query.values(**values)))
     if changed:
         add_event(session, job_id, event, target, message, attempt or 0)

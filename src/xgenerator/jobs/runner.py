@@ -16,7 +16,13 @@ from xgenerator.db.tables import Job, JobArtifact
 from xgenerator.errors import InvalidInput, NotFound, ServiceUnavailable, TrainingFailed
 from xgenerator.jobs import finished, kinds, publish, repository, state
 from xgenerator.jobs.kinds import Outcome
-from xgenerator.jobs.runtime import JobCancelled, LeaseLost, Runtime, TimeLimitExceeded
+from xgenerator.jobs.runtime import (
+    JobCancelled,
+    JobEnded,
+    LeaseLost,
+    Runtime,
+    TimeLimitExceeded,
+)
 from xgenerator.jobs.status import FINAL, JobStatus
 
 log = logging.getLogger(__name__)
@@ -37,7 +43,7 @@ def run(context: Context, job_id: str, worker_id: str) -> str:
     attempt = job.attempts
     if attempt == 1 and job.started_at is not None:
         context.metrics.started(job.job_type, (job.started_at - job.created_at).total_seconds())
-    runtime = Runtime(context, job_id, attempt)
+    runtime = Runtime(context, job_id, attempt, job.job_type)
     with runtime.keeping_lease():
         result = _execute(context, job, runtime)
     if result in FINISHED:
@@ -56,19 +62,15 @@ def _execute(context: Context, job: Job, runtime: Runtime) -> str:
     job_id, attempt = job.id, runtime.attempt
     try:
         outcome = kinds.get(job.job_type).run(context, job, runtime)
+        runtime.check()  # the last phase may have run past the limit, or the job was ended
     except JobCancelled:
-        _finish(
-            context,
-            runtime,
-            JobStatus.CANCELLED,
-            event="cancelled",
-            message="cancelled while running",
-        )
-        runtime.drop_checkpoint()
-        return "cancelled"
+        return _cancel(context, runtime)
     except LeaseLost:
         log.warning("job %s: attempt %s lost its lease; stopping quietly", job_id, attempt)
         return "lost"
+    except JobEnded:
+        log.warning("job %s: ended while running (cancel or time limit); stopping", job_id)
+        return "ended"
     except TimeLimitExceeded as exc:
         return _fail(context, runtime, "TimeLimitExceeded", str(exc))
     except TrainingFailed as exc:
@@ -102,6 +104,7 @@ def _succeed(context: Context, runtime: Runtime, outcome: Outcome) -> str:
                     event="succeeded",
                     message="finished",
                     attempt=runtime.attempt,
+                    unless_cancel_requested=True,
                     result=outcome.result,
                     model_id=outcome.model_id,
                     progress=progress,
@@ -124,28 +127,41 @@ def _succeed(context: Context, runtime: Runtime, outcome: Outcome) -> str:
             return False
         return True
 
-    if _patiently(commit) or _patiently(lambda: _committed_earlier(context, runtime, outcome)):
+    if _patiently(commit):
+        runtime.drop_checkpoint()
+        return "succeeded"
+    # The fenced update matched nothing. Read the row before deleting anything.
+    job = _patiently(lambda: _load(context, runtime.job_id))
+    if _is_this_success(job, runtime, outcome):
         runtime.drop_checkpoint()
         return "succeeded"
     # Cancelled, or taken over by another attempt, while we were finishing: keep nothing.
     for key in outcome.written_keys():
         context.store.delete(key)
+    if job.status is JobStatus.RUNNING and job.attempts == runtime.attempt:
+        return _cancel(context, runtime)  # the success was refused for a cancel request
     return "discarded"
 
 
-def _committed_earlier(context: Context, runtime: Runtime, outcome: Outcome) -> bool:
+def _is_this_success(job: Job, runtime: Runtime, outcome: Outcome) -> bool:
     """Whether this attempt's success is already in the database: a COMMIT that landed but
     whose answer was lost (the connection dropped) is retried, and the retry's fenced
-    update then matches nothing. Read before deleting anything, or a success loses its
-    model."""
-    with context.db.session() as session:
-        job = session.get(Job, runtime.job_id)
-        return (
-            job is not None
-            and job.status is JobStatus.SUCCEEDED
-            and job.attempts == runtime.attempt
-            and job.model_id == outcome.model_id
-        )
+    update then matches nothing. Without this check, a success lost its model."""
+    return (
+        job.status is JobStatus.SUCCEEDED
+        and job.attempts == runtime.attempt
+        and job.model_id == outcome.model_id
+    )
+
+
+def _cancel(context: Context, runtime: Runtime) -> str:
+    """End as cancelled (fenced); the checkpoint goes only if this attempt still owned it."""
+    if not _finish(
+        context, runtime, JobStatus.CANCELLED, event="cancelled", message="cancelled while running"
+    ):
+        return "lost"
+    runtime.drop_checkpoint()
+    return "cancelled"
 
 
 def _final_progress(runtime: Runtime) -> state.Progress:
@@ -195,14 +211,15 @@ def _fail(
     details: dict[str, Any] | None = None,
 ) -> str:
     error = state.job_error(error_type, message, details).as_json()
-    _finish(
+    if not _finish(
         context,
         runtime,
         JobStatus.FAILED,
         event="failed",
         message=f"{error_type}: {message}",
         error=error,
-    )
+    ):
+        return "lost"  # another attempt owns the job: its checkpoint is not ours to delete
     runtime.drop_checkpoint()
     return "failed"
 
