@@ -31,6 +31,7 @@ from bench.loadgen import Request, load
 from bench.report import Config, Row, Sample, Target, describe_time, seconds
 from xgenerator.db.tables import Job
 from xgenerator.jobs import repository
+from xgenerator.jobs.status import JobStatus
 
 NAME = "listing"
 FLAT = Target("<=", 1.5, "flat")
@@ -70,7 +71,7 @@ def template_row(stack: Stack, user_id: str) -> tuple[list[str], list[Any]]:
     )
     with stack.context.db.session() as session:
         repository.create(session, job)
-        job.status = "succeeded"
+        job.status = JobStatus.SUCCEEDED
     columns = [c.name for c in Job.__table__.columns]
     query = f"SELECT {', '.join(columns)} FROM jobs WHERE id = %s"  # noqa: S608 - our names
     if stack.db.kind == "postgresql":

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     stream_poll_s: float = Field(default=0.25, gt=0)
     stream_max_s: float = Field(default=300.0, gt=0)
 
+    # Loaded models kept in memory per process (API and workers), least recently used first
+    # out; measured by their model files' sizes. A model larger than this is never kept.
+    model_cache_mb: int = Field(default=1024, ge=0)
+
     # Jobs one worker runs at once: `xgenerator worker` without --concurrency, and embedded mode
     worker_concurrency: int = Field(default=2, ge=1)
     # Embedded mode

@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 
 from tests.ops.conftest import ADMIN, Service, ServiceFactory, add_job
 from xgenerator.db.tables import Dataset, Job, JobArtifact, JobEvent, Model, PredictionLog
-from xgenerator.jobs import runner
+from xgenerator.jobs import orphans, runner
 from xgenerator.jobs.kinds import cleanup
 from xgenerator.jobs.kinds.cleanup import Report, Retention, run_cleanup
+from xgenerator.jobs.runtime import checkpoint_key
 from xgenerator.users import service as users
 
 NOW = datetime(2027, 6, 1, 12, 0, tzinfo=UTC)
@@ -275,6 +276,8 @@ def test_cleanup_is_a_visible_job_of_the_system_user(service: ServiceFactory) ->
         "datasets_deleted": 0,
         "heartbeats_deleted": 0,
         "prediction_logs_deleted": 0,
+        "orphan_files_deleted": 0,
+        "checkpoints_deleted": 0,
     }
     # the cleanup ran recently: the next one waits for half an interval
     assert cleanup.schedule(svc.context) is None
@@ -308,3 +311,33 @@ def test_logged_predictions_expire(service: ServiceFactory) -> None:
     with svc.context.db.session() as session:
         left = sorted(session.scalars(select(PredictionLog.created_at)))
     assert [NOW - at.replace(tzinfo=UTC) for at in left] == [timedelta(days=29), timedelta(days=1)]
+
+
+def test_files_no_row_refers_to_and_dead_checkpoints_are_swept(service: ServiceFactory) -> None:
+    # What a worker killed between writing its files and committing leaves behind.
+    svc = service()
+    store = svc.context.store
+    alice = new_user(svc)
+    running = add_job(svc.context, alice, "running", days_ago(1))
+    done = add_job(svc.context, alice, "failed", datetime.now(UTC))
+    model_key = store.new_key("models", ".ubj")
+    store.put_bytes(model_key, b"model")
+    add_model(svc, alice, done, model_key)
+    orphan = store.new_key("models", ".ubj")
+    store.put_bytes(orphan, b"never committed")
+    half_written = f"{store.new_key('models', '.ubj')}.0123.tmp"
+    store.put_bytes(half_written, b"half")
+    for job_id in (running, done, "gone"):
+        store.put_bytes(checkpoint_key(job_id), b"checkpoint")
+
+    # Within the grace period an unreferenced file may belong to a commit under way.
+    fresh = run_cleanup(svc.context, datetime.now(UTC))
+    assert (fresh.orphan_files, fresh.checkpoints) == (0, 2)
+    assert store.exists(orphan) and store.exists(checkpoint_key(running))
+
+    report = run_cleanup(svc.context, datetime.now(UTC) + orphans.GRACE + timedelta(hours=1))
+    assert report.orphan_files == 2
+    with svc.context.db.session() as session:
+        referenced = set(session.scalars(select(Model.storage_key)))
+    assert {key for key, _ in store.listing("models")} == referenced == {model_key}
+    assert [key for key, _ in store.listing("checkpoints")] == [checkpoint_key(running)]

@@ -291,3 +291,69 @@ def test_sigterm_requeues_jobs_that_outlast_the_grace_period(
     [job] = check_invariants(rcontext)
     assert job.status == "succeeded" and job.attempts == 2
     assert "requeued" in events(rclient, user, job_id)
+
+
+def test_sigterm_releases_only_the_jobs_of_the_worker_that_stops(
+    rclient: TestClient, rcontext: Context, rsettings: Settings, start_worker: WorkerFactory
+) -> None:
+    # Two workers on one host under one node name (as two with the default name would be).
+    impatient = rsettings.model_copy(update={"shutdown_grace_s": 0.5, **LONG_CHECKPOINTS})
+    same_name = ["--hostname", "twin@%h"]
+    leaving = start_worker("t1", impatient, extra_args=same_name)
+    user, dataset_id = dataset(rclient, rows=LONG["rows"])
+    first = submit(rclient, user, dataset_id, LONG["rounds"], **SLOW)
+    wait_for(lambda: jobs(rcontext)[first].status == "running", 30, what="the first job")
+    start_worker("t2", impatient, extra_args=same_name)
+    second = submit(rclient, user, dataset_id, LONG["rounds"], **SLOW)
+    wait_for(lambda: jobs(rcontext)[second].status == "running", 30, what="the second job")
+    staying = jobs(rcontext)[second]
+    nodes = {(jobs(rcontext)[j].worker_id or "").split(":")[0] for j in (first, second)}
+    assert len(nodes) == 1 and nodes.pop().startswith("twin@")  # one node name for both
+
+    leaving.terminate()
+
+    assert jobs(rcontext)[first].status in ("queued", "running")  # handed back (maybe taken)
+    after = jobs(rcontext)[second]
+    assert (after.status, after.attempts, after.worker_id) == ("running", 1, staying.worker_id)
+    assert "requeued" not in events(rclient, user, second)
+    assert "requeued" in events(rclient, user, first)
+    for job_id in (first, second):
+        rclient.post(f"/jobs/{job_id}/cancel", headers=auth(user))
+    wait_for(lambda: all_final(rcontext), 60, 0.2, "both jobs to stop")
+    check_invariants(rcontext)
+
+
+def test_a_broker_outage_mid_training_costs_no_attempt(
+    rclient: TestClient, rcontext: Context, rsettings: Settings, start_worker: WorkerFactory
+) -> None:
+    # The worker reaches Redis through a proxy that cuts every connection and refuses new
+    # ones for 5 s while the job trains; the database stays reachable.
+    url = rsettings.broker_url or ""
+    proxy = TcpProxy("127.0.0.1", 6379)
+    proxy.start()
+    proxied = rsettings.model_copy(
+        update={"broker_url": url.replace("127.0.0.1:6379", f"127.0.0.1:{proxy.port}")}
+    )
+    worker = start_worker("b1", proxied.model_copy(update=LONG_CHECKPOINTS))
+    user, dataset_id = dataset(rclient, rows=LONG["rows"])
+    job_id = submit(rclient, user, dataset_id, 5000, **SLOW)
+    wait_for(
+        lambda: ((jobs(rcontext)[job_id].progress or {}).get("round") or 0) >= 20,
+        60,
+        what="training to be under way",
+    )
+    proxy.stop()
+    wait_for(
+        lambda: "Connection to broker lost" in worker.output(),
+        30,
+        0.1,
+        "the worker to notice the broker is gone",
+    )
+    time.sleep(5)  # the outage itself, not a wait for a condition
+    assert jobs(rcontext)[job_id].status == "running"
+    proxy.start()
+    wait_for(lambda: all_final(rcontext), 180, 0.2, "the job to finish")
+    [job] = check_invariants(rcontext)
+    assert (job.status, job.attempts) == ("succeeded", 1), job.error
+    assert events(rclient, user, job_id).count("started") == 1
+    proxy.stop()

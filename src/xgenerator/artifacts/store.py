@@ -13,6 +13,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlparse
@@ -131,6 +132,21 @@ class ArtifactStore:
         with self._errors():
             return int(self.fs.size(path))
 
+    def listing(self, folder: str) -> list[tuple[str, datetime]]:
+        """Every file under `folder` (such as ``models``), with when it was last written:
+        what the cleanup walks to find files that no row refers to."""
+        root = self._path(folder)
+        with self._errors():
+            if not self.fs.exists(root):
+                return []
+            found: dict[str, dict[str, Any]] = self.fs.find(root, detail=True)
+        base = self.root.rstrip("/") + "/"
+        return [
+            (path.split(base, 1)[1], _modified(info))
+            for path, info in found.items()
+            if base in path
+        ]
+
     def delete(self, key: str) -> None:
         """Best effort: an unreachable store is logged, not raised. Every caller deletes to
         clean up (after its rows are committed or gone, or after a failure), where a leftover
@@ -165,3 +181,14 @@ def open_store(settings: Settings) -> ArtifactStore:
             "skip_instance_cache": True,
         }
     return ArtifactStore(url, options)
+
+
+def _modified(info: dict[str, Any]) -> datetime:
+    """A file's last write from fsspec's details: `mtime` (local disk, epoch seconds) or
+    `LastModified` (S3). Unknown: now, so that a sweep with a grace period keeps it."""
+    if isinstance(info.get("mtime"), int | float):
+        return datetime.fromtimestamp(float(info["mtime"]), UTC)
+    modified = info.get("LastModified")
+    if isinstance(modified, datetime):
+        return modified.astimezone(UTC) if modified.tzinfo else modified.replace(tzinfo=UTC)
+    return datetime.now(UTC)

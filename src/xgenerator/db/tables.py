@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -21,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from xgenerator.jobs.status import JobStatus
 
 
 def new_id() -> str:
@@ -109,7 +112,18 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     job_type: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(20))
+    # The enum's values, in the VARCHAR(20) the column always was (no native type, no CHECK):
+    # the stored strings and the schema are unchanged, so no migration is needed.
+    status: Mapped[JobStatus] = mapped_column(
+        Enum(
+            JobStatus,
+            native_enum=False,
+            create_constraint=False,
+            length=20,
+            values_callable=lambda e: [m.value for m in e],
+            validate_strings=True,
+        )
+    )
     queue: Mapped[str] = mapped_column(String(40))
     model_name: Mapped[str | None] = mapped_column(String(200))
     dataset_id: Mapped[str | None] = mapped_column(String(32))
@@ -253,3 +267,14 @@ class WorkerHeartbeat(Base):
     version: Mapped[str] = mapped_column(String(40))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ServiceLease(Base):
+    """A named duty that one process at a time performs (the reconciler): held by `holder`
+    until `expires_at` (the database's clock), renewed by the holder, taken once expired."""
+
+    __tablename__ = "service_leases"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime]

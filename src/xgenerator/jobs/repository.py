@@ -7,12 +7,13 @@ taken over (its lease expired and another attempt started) changes nothing.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CursorResult, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
+from xgenerator.db.clock import db_now
 from xgenerator.db.tables import Job, JobArtifact, JobEvent, utcnow
 from xgenerator.errors import NotFound
 from xgenerator.jobs.status import JobStatus, sources_of
@@ -122,11 +123,15 @@ def transition(
     message: str = "",
     attempt: int | None = None,
     only_from: JobStatus | None = None,
+    lease_expired: bool = False,
+    unless_cancel_requested: bool = False,
     **fields: Any,
 ) -> bool:
     """Move the job to `target` if its current status allows it (and, for a worker, if
-    `attempt` is still the current one; with `only_from`, if it is in exactly that status).
-    Returns whether the row changed; writes an event."""
+    `attempt` is still the current one; with `only_from`, if it is in exactly that status;
+    with `lease_expired`, if its lease is expired now, by the database's clock, so that a
+    lease renewed since it was seen expired is not taken; with `unless_cancel_requested`, if
+    its owner has not asked to cancel). Returns whether the row changed; writes an event."""
     now = utcnow()
     values: dict[str, Any] = {"status": target.value, "updated_at": now, **fields}
     if target.is_final:
@@ -137,6 +142,10 @@ def transition(
         query = query.where(Job.attempts == attempt)
     if only_from is not None:
         query = query.where(Job.status == only_from)
+    if lease_expired:
+        query = query.where(Job.lease_expires_at < db_now())
+    if unless_cancel_requested:
+        query = query.where(Job.cancel_requested.is_(False))
     changed = _changed(session.execute(query.values(**values)))
     if changed:
         add_event(session, job_id, event, target, message, attempt or 0)
@@ -158,12 +167,16 @@ def claim_job(session: Session, job_id: str, worker_id: str, lease_s: float) -> 
     now = utcnow()
     query = (
         update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.QUEUED, Job.cancel_requested.is_(False))
+        .where(
+            Job.id == job_id,
+            Job.status.in_(sources_of(JobStatus.RUNNING)),
+            Job.cancel_requested.is_(False),
+        )
         .values(
             status=JobStatus.RUNNING.value,
             attempts=Job.attempts + 1,
             worker_id=worker_id,
-            lease_expires_at=now + timedelta(seconds=lease_s),
+            lease_expires_at=db_now(lease_s),
             started_at=func.coalesce(Job.started_at, now),
             updated_at=now,
         )
@@ -185,12 +198,12 @@ def claim_job(session: Session, job_id: str, worker_id: str, lease_s: float) -> 
 
 
 def heartbeat(session: Session, job_id: str, attempt: int, lease_s: float, **fields: Any) -> bool:
-    """Extend the lease (and write progress); False once this attempt no longer owns the job."""
-    now = utcnow()
+    """Extend the lease by the database's clock (and write progress); False once this
+    attempt no longer owns the job."""
     query = (
         update(Job)
         .where(Job.id == job_id, Job.status == JobStatus.RUNNING, Job.attempts == attempt)
-        .values(lease_expires_at=now + timedelta(seconds=lease_s), updated_at=now, **fields)
+        .values(lease_expires_at=db_now(lease_s), updated_at=utcnow(), **fields)
     )
     return _changed(session.execute(query))
 
@@ -199,14 +212,41 @@ def cancel_requested(session: Session, job_id: str) -> bool:
     return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
 
 
-def expired_leases(session: Session, now: datetime) -> list[Job]:
-    query = select(Job).where(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now)
-    return list(session.scalars(query))
+def expired_leases(session: Session, limit: int) -> list[Job]:
+    """Running jobs whose lease is expired by the database's clock, oldest lease first."""
+    query = select(Job).where(Job.status == JobStatus.RUNNING, Job.lease_expires_at < db_now())
+    return list(session.scalars(query.order_by(Job.lease_expires_at).limit(limit)))
 
 
-def stale_queued(session: Session, older_than: datetime) -> list[Job]:
-    query = select(Job).where(Job.status == JobStatus.QUEUED, Job.updated_at <= older_than)
-    return list(session.scalars(query.order_by(Job.created_at)))
+def stale_queued(session: Session, older_than: datetime, limit: int) -> list[Job]:
+    """Jobs queued and untouched since `older_than`, least recently touched first; only the
+    columns the reconciler needs (not the config, progress or history)."""
+    query = (
+        select(Job)
+        .options(
+            load_only(
+                Job.id,
+                Job.job_type,
+                Job.queue,
+                Job.attempts,
+                Job.updated_at,
+                Job.cancel_requested,
+                Job.celery_task_id,
+            )
+        )
+        .where(Job.status == JobStatus.QUEUED, Job.updated_at <= older_than)
+    )
+    return list(session.scalars(query.order_by(Job.updated_at, Job.id).limit(limit)))
+
+
+def mark_checked(session: Session, job_ids: list[str], now: datetime) -> None:
+    """Queued jobs whose message was found in the broker: their clock restarts, so that the
+    next bounded batch checks the jobs behind them."""
+    session.execute(
+        update(Job)
+        .where(Job.id.in_(job_ids), Job.status == JobStatus.QUEUED)
+        .values(updated_at=now)
+    )
 
 
 def touch_queued(session: Session, job_id: str, seen: datetime, now: datetime) -> bool:
@@ -220,7 +260,7 @@ def touch_queued(session: Session, job_id: str, seen: datetime, now: datetime) -
 
 
 def running_on(session: Session, worker_prefix: str) -> list[Job]:
-    """Running jobs whose worker id starts with `worker_prefix` (``hostname:``)."""
+    """Running jobs whose worker id starts with `worker_prefix` (one worker process's)."""
     query = select(Job).where(
         Job.status == JobStatus.RUNNING, Job.worker_id.startswith(worker_prefix, autoescape=True)
     )

@@ -14,10 +14,16 @@ from typing import Any, TypeVar
 from xgenerator.context import Context
 from xgenerator.db.tables import Job, JobArtifact
 from xgenerator.errors import InvalidInput, NotFound, ServiceUnavailable, TrainingFailed
-from xgenerator.jobs import kinds, repository
+from xgenerator.jobs import finished, kinds, publish, repository, state
 from xgenerator.jobs.kinds import Outcome
-from xgenerator.jobs.runtime import JobCancelled, LeaseLost, Runtime, TimeLimitExceeded
-from xgenerator.jobs.status import JobStatus
+from xgenerator.jobs.runtime import (
+    JobCancelled,
+    JobEnded,
+    LeaseLost,
+    Runtime,
+    TimeLimitExceeded,
+)
+from xgenerator.jobs.status import FINAL, JobStatus
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,16 +43,18 @@ def run(context: Context, job_id: str, worker_id: str) -> str:
     attempt = job.attempts
     if attempt == 1 and job.started_at is not None:
         context.metrics.started(job.job_type, (job.started_at - job.created_at).total_seconds())
-    runtime = Runtime(context, job_id, attempt)
+    runtime = Runtime(context, job_id, attempt, job.job_type)
     with runtime.keeping_lease():
         result = _execute(context, job, runtime)
     if result in FINISHED:
-        context.metrics.finished(job.job_type, result, time.monotonic() - runtime.started)
+        finished.record(
+            context, job.job_type, JobStatus(result), time.monotonic() - runtime.started
+        )
     return result
 
 
 # What `run` returns when the job reached that final status (the names are the statuses).
-FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+FINISHED = frozenset(s.value for s in FINAL)
 
 
 def _execute(context: Context, job: Job, runtime: Runtime) -> str:
@@ -54,19 +62,15 @@ def _execute(context: Context, job: Job, runtime: Runtime) -> str:
     job_id, attempt = job.id, runtime.attempt
     try:
         outcome = kinds.get(job.job_type).run(context, job, runtime)
+        runtime.check()  # the last phase may have run past the limit, or the job was ended
     except JobCancelled:
-        _finish(
-            context,
-            runtime,
-            JobStatus.CANCELLED,
-            event="cancelled",
-            message="cancelled while running",
-        )
-        runtime.drop_checkpoint()
-        return "cancelled"
+        return _cancel(context, runtime)
     except LeaseLost:
         log.warning("job %s: attempt %s lost its lease; stopping quietly", job_id, attempt)
         return "lost"
+    except JobEnded:
+        log.warning("job %s: ended while running (cancel or time limit); stopping", job_id)
+        return "ended"
     except TimeLimitExceeded as exc:
         return _fail(context, runtime, "TimeLimitExceeded", str(exc))
     except TrainingFailed as exc:
@@ -86,13 +90,7 @@ class _Abort(Exception):
 
 
 def _succeed(context: Context, runtime: Runtime, outcome: Outcome) -> str:
-    progress = {
-        "percent": 100.0,
-        "message": "done",
-        "round": None,
-        "total_rounds": None,
-        "metrics": {},
-    } | _last_progress(runtime)
+    progress = _final_progress(runtime).as_json()
     extra: dict[str, Any] = {"history": runtime.history} if runtime.history else {}
 
     def commit() -> bool:
@@ -106,6 +104,7 @@ def _succeed(context: Context, runtime: Runtime, outcome: Outcome) -> str:
                     event="succeeded",
                     message="finished",
                     attempt=runtime.attempt,
+                    unless_cancel_requested=True,
                     result=outcome.result,
                     model_id=outcome.model_id,
                     progress=progress,
@@ -131,18 +130,53 @@ def _succeed(context: Context, runtime: Runtime, outcome: Outcome) -> str:
     if _patiently(commit):
         runtime.drop_checkpoint()
         return "succeeded"
+    # The fenced update matched nothing. Read the row before deleting anything.
+    job = _patiently(lambda: _load(context, runtime.job_id))
+    if _is_this_success(job, runtime, outcome):
+        runtime.drop_checkpoint()
+        return "succeeded"
     # Cancelled, or taken over by another attempt, while we were finishing: keep nothing.
     for key in outcome.written_keys():
         context.store.delete(key)
+    if job.status is JobStatus.RUNNING and job.attempts == runtime.attempt:
+        return _cancel(context, runtime)  # the success was refused for a cancel request
     return "discarded"
 
 
-def _last_progress(runtime: Runtime) -> dict[str, object]:
+def _is_this_success(job: Job, runtime: Runtime, outcome: Outcome) -> bool:
+    """Whether this attempt's success is already in the database: a COMMIT that landed but
+    whose answer was lost (the connection dropped) is retried, and the retry's fenced
+    update then matches nothing. Without this check, a success lost its model."""
+    return (
+        job.status is JobStatus.SUCCEEDED
+        and job.attempts == runtime.attempt
+        and job.model_id == outcome.model_id
+    )
+
+
+def _cancel(context: Context, runtime: Runtime) -> str:
+    """End as cancelled (fenced); the checkpoint goes only if this attempt still owned it."""
+    if not _finish(
+        context, runtime, JobStatus.CANCELLED, event="cancelled", message="cancelled while running"
+    ):
+        return "lost"
+    runtime.drop_checkpoint()
+    return "cancelled"
+
+
+def _final_progress(runtime: Runtime) -> state.Progress:
+    """100 %, at the last round recorded (with its metrics), if the job had rounds."""
     if not runtime.history:
-        return {}
+        return state.progress(percent=100.0, message="done")
     last = runtime.history[-1]
     metrics = {k: v for k, v in last.items() if k != "round"}
-    return {"round": last["round"], "total_rounds": last["round"], "metrics": metrics}
+    return state.progress(
+        percent=100.0,
+        message="done",
+        round=last["round"],
+        total_rounds=last["round"],
+        metrics=metrics,
+    )
 
 
 def _finish(
@@ -174,17 +208,18 @@ def _fail(
     runtime: Runtime,
     error_type: str,
     message: str,
-    details: dict[str, object] | None = None,
+    details: dict[str, Any] | None = None,
 ) -> str:
-    error = {"error_type": error_type, "message": message, "details": details}
-    _finish(
+    error = state.job_error(error_type, message, details).as_json()
+    if not _finish(
         context,
         runtime,
         JobStatus.FAILED,
         event="failed",
         message=f"{error_type}: {message}",
         error=error,
-    )
+    ):
+        return "lost"  # another attempt owns the job: its checkpoint is not ours to delete
     runtime.drop_checkpoint()
     return "failed"
 
@@ -206,8 +241,10 @@ def _retry_later(context: Context, runtime: Runtime, exc: Exception) -> str:
         lease_expires_at=None,
     )
     if requeued:
+        # Through `publish`, so the recorded task id is the retry's (if this send fails,
+        # the reconciler sends the queued job later).
         job = _patiently(lambda: _load(context, runtime.job_id))
-        context.dispatcher.send(runtime.job_id, job.queue, countdown=delay)
+        publish.send(context, job, countdown=delay)
     return "retrying"
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from xgenerator.context import Context
 from xgenerator.errors import ServiceUnavailable
-from xgenerator.jobs import repository
+from xgenerator.jobs import finished, repository, state
+from xgenerator.jobs.status import JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +35,29 @@ class TimeLimitExceeded(JobInterrupted):
     """The job ran past the soft time limit."""
 
 
+class JobEnded(JobInterrupted):
+    """The lease thread already ended the job (cancelled, or failed past its time limit) and
+    recorded it: the job's code must stop without writing anything."""
+
+
+def checkpoint_key(job_id: str) -> str:
+    """Where a job's checkpoint lives: one per job, overwritten by each attempt."""
+    return f"checkpoints/{job_id}.ubj"
+
+
 @dataclass
 class Runtime:
     context: Context
     job_id: str
     attempt: int
+    job_type: str = "job"
     started: float = field(default_factory=time.monotonic)
     _last_write: float = 0.0
     _history: list[dict[str, Any]] = field(default_factory=list)
-    _pending: dict[str, Any] = field(default_factory=dict)
+    _pending: state.Progress = field(default_factory=state.Progress)
     _checkpoint_round: int | None = None
     _lost: threading.Event = field(default_factory=threading.Event)
+    _ended: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     @contextmanager
@@ -60,22 +73,77 @@ class Runtime:
             keeper.join()
 
     def _keep_lease(self) -> None:
+        """Renew the lease, and end the job from here when its code cannot notice (stuck
+        loading data, or inside one long boosting round): a cancel, or the time limit."""
         settings = self.context.settings
         while not self._stop.wait(settings.lease_s / 3):
-            try:
-                with self.context.db.session() as session:
-                    owned = repository.heartbeat(
-                        session, self.job_id, self.attempt, settings.lease_s
-                    )
-            except ServiceUnavailable:
-                continue  # a short outage: the lease outlives it, try again next tick
-            if not owned:
-                self._lost.set()  # seen by the job at its next progress report
+            if self._past_time_limit():
+                limit = settings.soft_time_limit_s
+                error = state.job_error("TimeLimitExceeded", f"the job ran longer than {limit:g} s")
+                self._end(
+                    JobStatus.FAILED,
+                    "failed",
+                    f"TimeLimitExceeded: {error.message}",
+                    error=error.as_json(),
+                )
+            else:
+                try:
+                    with self.context.db.session() as session:
+                        owned = repository.heartbeat(
+                            session, self.job_id, self.attempt, settings.lease_s
+                        )
+                        cancelled = owned and repository.cancel_requested(session, self.job_id)
+                except ServiceUnavailable:
+                    continue  # a short outage: the lease outlives it, try again next tick
+                if not owned:
+                    self._lost.set()  # seen by the job at its next progress report
+                    return
+                if cancelled:
+                    self._end(JobStatus.CANCELLED, "cancelled", "cancelled while running")
+            if self._ended.is_set():
                 return
+
+    def _end(self, status: JobStatus, event: str, message: str, **fields: Any) -> None:
+        """Record the job's end now, fenced by this attempt; the job's code stops at its next
+        progress report (`JobEnded`) and whatever it writes after this is fenced out."""
+        try:
+            with self.context.db.session() as session:
+                changed = repository.transition(
+                    session,
+                    self.job_id,
+                    status,
+                    event=event,
+                    message=message,
+                    attempt=self.attempt,
+                    **fields,
+                )
+        except ServiceUnavailable:
+            return  # tried again at the next tick
+        if not changed:
+            self._lost.set()
+            return
+        self._ended.set()
+        finished.record(self.context, self.job_type, status, time.monotonic() - self.started)
+        try:
+            self.drop_checkpoint()
+        except Exception:
+            log.exception("job %s: could not delete its checkpoint", self.job_id)
+
+    def _past_time_limit(self) -> bool:
+        return time.monotonic() - self.started > self.context.settings.soft_time_limit_s
+
+    def check(self) -> None:
+        """Between phases, without a database round trip: stop if the lease thread ended the
+        job or lost its lease, or if the job is out of time."""
+        if self._ended.is_set():
+            raise JobEnded(self.job_id)
+        if self._lost.is_set():
+            raise LeaseLost(self.job_id)
+        self.check_time_limit()
 
     @property
     def checkpoint_key(self) -> str:
-        return f"checkpoints/{self.job_id}.ubj"
+        return checkpoint_key(self.job_id)
 
     def event(self, event: str, message: str) -> None:
         with self.context.db.session() as session:
@@ -96,21 +164,17 @@ class Runtime:
         Each write also extends the lease and reads the cancel flag, so a cancel is
         noticed within one round, or within the interval when rounds are faster.
         """
-        self.check_time_limit()
-        if self._lost.is_set():
-            raise LeaseLost(self.job_id)
+        self.check()
         if round is not None:
             self._history.append({"round": round, **(metrics or {})})
-        if percent is None and round is not None and total:
-            percent = round / total * 100
-        self._pending = {
-            "percent": round_to(percent or 0.0),
-            "round": round,
-            "total_rounds": total,
-            "message": message,
-            "metrics": metrics or {},
-            "checkpoint_round": self._checkpoint_round,
-        }
+        self._pending = state.progress(
+            percent=percent,
+            round=round,
+            total_rounds=total,
+            message=message,
+            metrics=metrics,
+            checkpoint_round=self._checkpoint_round,
+        )
         now = time.monotonic()
         interval = self.context.settings.progress_interval_s
         if not force and now - self._last_write < interval:
@@ -128,7 +192,7 @@ class Runtime:
                     self.job_id,
                     self.attempt,
                     settings.lease_s,
-                    progress=self._pending,
+                    progress=self._pending.as_json(),
                     history=list(self._history),
                 )
                 cancelled = owned and repository.cancel_requested(session, self.job_id)
@@ -137,13 +201,13 @@ class Runtime:
             log.warning("job %s: progress not written, database unavailable", self.job_id)
             return
         if not owned:
-            raise LeaseLost(self.job_id)
+            raise JobEnded(self.job_id) if self._ended.is_set() else LeaseLost(self.job_id)
         if cancelled:
             raise JobCancelled(self.job_id)
 
     def check_time_limit(self) -> None:
         limit = self.context.settings.soft_time_limit_s
-        if time.monotonic() - self.started > limit:
+        if self._past_time_limit():
             raise TimeLimitExceeded(f"the job ran longer than {limit:g} s")
 
     @property
@@ -164,7 +228,3 @@ class Runtime:
 
     def drop_checkpoint(self) -> None:
         self.context.store.delete(self.checkpoint_key)
-
-
-def round_to(value: float, digits: int = 2) -> float:
-    return float(f"{value:.{digits}f}")

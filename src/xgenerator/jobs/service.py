@@ -23,10 +23,9 @@ from sqlalchemy.exc import IntegrityError
 
 from xgenerator.context import Context
 from xgenerator.db.tables import Job, utcnow
-from xgenerator.errors import Conflict, ServiceUnavailable
-from xgenerator.jobs import kinds, quota, repository
+from xgenerator.errors import Conflict
+from xgenerator.jobs import finished, kinds, publish, quota, repository
 from xgenerator.jobs.status import JobStatus
-from xgenerator.jobs.submit import new_task_id, publish
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,7 @@ def enqueue(
             return Submission(existing, created=False)
     # The task id is chosen now and stored with the row: one transaction per submission
     # instead of a second one after the send (bench/: POST /train took four, now three).
-    task_id = job.celery_task_id = new_task_id()
+    task_id = job.celery_task_id = publish.new_task_id()
     try:
         with context.db.session() as session:
             repository.create(session, job)
@@ -105,8 +104,8 @@ def enqueue(
             raise
         return Submission(existing, created=False)
     context.metrics.submitted(job.job_type)
-    if not publish(context, job, task_id):
-        _forget_task_id(context, job)
+    if not publish.publish(context, job, task_id):
+        publish.forget_task_id(context, job)
     return Submission(job, created=True)
 
 
@@ -134,7 +133,7 @@ def cancel(context: Context, job: Job) -> Cancellation:
                 session, job.id, "cancel_requested", JobStatus.RUNNING, "cancellation requested"
             )
     if cancelled:
-        context.metrics.finished(job.job_type, JobStatus.CANCELLED)
+        finished.record(context, job.job_type, JobStatus.CANCELLED)
         return Cancellation(job.id, JobStatus.QUEUED, JobStatus.CANCELLED)
     return Cancellation(job.id, JobStatus.RUNNING, JobStatus.RUNNING)
 
@@ -164,16 +163,3 @@ def _replay(context: Context, user_id: str, key: str, digest: str | None) -> Job
             "Idempotency-Key was already used with a different request", {"job_id": existing.id}
         )
     return existing
-
-
-def _forget_task_id(context: Context, job: Job) -> None:
-    """The task recorded with the job was never sent: show none, like any job not sent yet
-    (unless the reconciler sent one meanwhile)."""
-    sent, job.celery_task_id = job.celery_task_id, None
-    try:
-        with context.db.session() as session:
-            session.query(Job).filter(Job.id == job.id, Job.celery_task_id == sent).update(
-                {"celery_task_id": None}
-            )
-    except ServiceUnavailable:
-        log.warning("job %s: could not clear the task id of an unsent task", job.id)

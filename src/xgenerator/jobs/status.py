@@ -1,14 +1,14 @@
 """Job statuses and the only transitions allowed between them.
 
-The same strings are used in the API, the database and the broker. Every other module asks
-`can_transition` (or `ensure_transition`) instead of comparing statuses itself.
+The same strings are used in the API, the database and the broker. What guards the
+transitions: every status write after a job's creation is a compare-and-set UPDATE in
+`jobs/repository.py` (`transition`, and `claim_job` for queued → running) whose WHERE clause
+is `status IN sources_of(target)`, so a move that `TRANSITIONS` does not allow matches no row.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-
-from xgenerator.errors import Conflict
 
 
 class JobStatus(StrEnum):
@@ -36,18 +36,6 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.FAILED: frozenset(),
     JobStatus.CANCELLED: frozenset(),
 }
-
-
-def can_transition(current: str, target: str) -> bool:
-    return JobStatus(target) in TRANSITIONS[JobStatus(current)]
-
-
-def ensure_transition(current: str, target: str) -> None:
-    if not can_transition(current, target):
-        raise Conflict(
-            f"job is {current}; it cannot become {target}",
-            {"status": current, "requested": target},
-        )
 
 
 def sources_of(target: JobStatus) -> list[str]:

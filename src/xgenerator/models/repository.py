@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -15,6 +16,8 @@ from xgenerator.errors import Conflict
 from xgenerator.ml import bundle
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.models import versions
+
+MB = 1024 * 1024
 
 
 def get_owned(session: Session, user_id: str, reference: str) -> Model:
@@ -50,29 +53,78 @@ def delete(context: Context, model: Model) -> None:
     CACHE.forget(model.id)
 
 
-class BoosterCache:
-    """Loaded models by id, least recently used evicted; models are immutable once written."""
+def load_bundle(context: Context, row: Model) -> ModelBundle:
+    """The model, ready to predict: from this process's cache, bounded by the settings."""
+    return CACHE.load(context.store, row, context.settings.model_cache_mb * MB)
 
-    def __init__(self, capacity: int = 32) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[str, ModelBundle] = OrderedDict()
+
+class BoosterCache:
+    """Loaded models by id, least recently used evicted once their model files add up to more
+    than `max_bytes` (a file's size stands for its booster's memory; one model may be
+    gigabytes, so a count bound meant nothing). Models are immutable once written.
+
+    Single flight: concurrent requests for a model that is not loaded yet wait for one load
+    instead of each reading and parsing the file. Ours rather than cachetools': the bound is
+    changed at run time (`max_bytes` comes with each call, from the settings) and the
+    in-flight loads need the same lock as the entries anyway."""
+
+    def __init__(self, max_bytes: int = 1024 * MB) -> None:
+        self.max_bytes = max_bytes
+        self.loads = 0  # files read and parsed: what single flight saves, seen by tests
+        self._items: OrderedDict[str, tuple[ModelBundle, int]] = OrderedDict()
+        self._bytes = 0
+        self._loading: dict[str, Future[ModelBundle]] = {}
         self._lock = threading.Lock()
 
-    def load(self, store: ArtifactStore, row: Model) -> ModelBundle:
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def load(self, store: ArtifactStore, row: Model, max_bytes: int | None = None) -> ModelBundle:
+        """The model's bundle, from memory or loaded once; `max_bytes` (the
+        `model_cache_mb` setting) re-bounds the cache first."""
         with self._lock:
-            if row.id in self._items:
+            if max_bytes is not None and max_bytes != self.max_bytes:
+                self.max_bytes = max_bytes
+                self._evict()
+            cached = self._items.get(row.id)
+            if cached is not None:
                 self._items.move_to_end(row.id)
-                return self._items[row.id]
-        loaded = bundle.loads(store.get_bytes(row.storage_key))
+                return cached[0]
+            pending = self._loading.get(row.id)
+            first = pending is None
+            if pending is None:
+                pending = self._loading[row.id] = Future()
+        if not first:
+            return pending.result()  # another thread is loading it: wait for that load
+        try:
+            data = store.get_bytes(row.storage_key)
+            loaded = bundle.loads(data)
+        except BaseException as exc:
+            with self._lock:
+                del self._loading[row.id]
+            pending.set_exception(exc)
+            raise
         with self._lock:
-            self._items[row.id] = loaded
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
+            self.loads += 1
+            del self._loading[row.id]
+            if len(data) <= self.max_bytes:  # a model bigger than the whole cache is not kept
+                self._items[row.id] = (loaded, len(data))
+                self._bytes += len(data)
+                self._evict()
+        pending.set_result(loaded)
         return loaded
+
+    def _evict(self) -> None:
+        while self._bytes > self.max_bytes and self._items:
+            _, (_, size) = self._items.popitem(last=False)
+            self._bytes -= size
 
     def forget(self, model_id: str) -> None:
         with self._lock:
-            self._items.pop(model_id, None)
+            entry = self._items.pop(model_id, None)
+            if entry is not None:
+                self._bytes -= entry[1]
 
 
 CACHE = BoosterCache()

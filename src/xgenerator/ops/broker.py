@@ -7,6 +7,7 @@ Redis itself. Queue keys are named the way kombu's Redis transport names them: w
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 
@@ -50,3 +51,30 @@ def ping(client: redis.Redis) -> float:
     started = time.perf_counter()
     client.ping()
     return (time.perf_counter() - started) * 1000
+
+
+# kombu's Redis transport keeps every message a worker took but has not acknowledged in this
+# hash (its default `unacked_key`): running tasks, and those held for a countdown (retries).
+UNACKED_KEY = "unacked"
+
+
+def task_ids_in_broker(client: redis.Redis, queues: Iterable[str]) -> set[str]:
+    """Ids of the tasks waiting in `queues` or taken by a worker and not yet acknowledged:
+    the messages that are not lost. One round trip; reads each queue whole, so the caller
+    asks only when it has jobs to check."""
+    pipe = client.pipeline(transaction=False)
+    for queue in queues:
+        for key in queue_keys(queue):
+            pipe.lrange(key, 0, -1)
+    pipe.hvals(UNACKED_KEY)
+    *waiting, unacked = pipe.execute()
+    ids = {_task_id(json.loads(raw)) for messages in waiting for raw in messages}
+    ids.update(_task_id(json.loads(raw)[0]) for raw in unacked)
+    ids.discard("")
+    return ids
+
+
+def _task_id(message: dict[str, object]) -> str:
+    headers = message.get("headers")
+    task_id = headers.get("id") if isinstance(headers, dict) else None
+    return task_id if isinstance(task_id, str) else ""

@@ -42,9 +42,11 @@ def make_celery(settings: Settings) -> Celery:
             ),
             "queue_order_strategy": "priority",
         },
-        # A task whose acks_late message cannot be acked after a broker disconnect is
-        # redelivered anyway; cancelling it early avoids running it twice in parallel.
-        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # A broker blip must not kill running jobs: cancelling them (True) cost every
+        # running job an attempt per blip, and three blips failed a long job. Their messages
+        # are delivered again after the reconnect, but the compare-and-set claim refuses a
+        # job that is running, so it still runs once.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         # Workers start before Redis in many deployments: keep trying instead of exiting.
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,

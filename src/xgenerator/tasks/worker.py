@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,15 @@ _context: Context | None = None
 _stop = threading.Event()
 _run_cleanup_timer = False  # set by `main(beat=True)`
 _heartbeat: tuple[heartbeats.WorkerInfo, threading.Thread] | None = None
+# Unique to this worker process (its pool children inherit it through the fork): node names
+# are not unique (two workers on one host with the default name share one), pids are reused,
+# and on SIGTERM a worker must release its own jobs and nobody else's.
+INSTANCE = uuid.uuid4().hex[:12]
+
+
+def job_worker_prefix(nodename: str) -> str:
+    """What the worker id of every job this process runs starts with."""
+    return f"{nodename}:{INSTANCE}:"
 
 
 def main(argv: list[str], *, beat: bool = False) -> None:
@@ -56,7 +66,8 @@ def context() -> Context:
 @app.task(name=RUN_JOB, bind=True)
 def run_job(self: Any, job_id: str) -> str:
     """Thin: decode the message, run the job; the outcome is recorded in the database."""
-    worker_id = f"{self.request.hostname or socket.gethostname()}:{os.getpid()}"
+    # `<node name>:<instance>:<pool pid>`: the pid says which process to look at.
+    worker_id = f"{job_worker_prefix(self.request.hostname or socket.gethostname())}{os.getpid()}"
     return runner.run(context(), job_id, worker_id)
 
 
@@ -95,15 +106,16 @@ def _stop_reconciler(sender: str | None = None, **_: Any) -> None:
     if sender:
         # Warm shutdown waits for running jobs; past the grace period they go back to the
         # queue for another worker, and this one's copies stop at their next progress write.
-        timer = threading.Timer(settings.shutdown_grace_s, _release_jobs, args=(sender,))
+        prefix = job_worker_prefix(sender)
+        timer = threading.Timer(settings.shutdown_grace_s, _release_jobs, args=(prefix,))
         timer.daemon = True
         timer.start()
 
 
-def _release_jobs(hostname: str) -> None:
-    released = reconciler.release_worker_jobs(context(), hostname)
-    if released:
-        log.warning("shutdown grace period over: re-queued %s", ", ".join(released))
+def _release_jobs(prefix: str) -> None:
+    report = reconciler.release_worker_jobs(context(), prefix)
+    if report.requeued or report.failed or report.cancelled:
+        log.warning("shutdown grace period over: handed back %s", report)
 
 
 def _every(name: str, interval: float, action: Callable[[], object]) -> threading.Thread:

@@ -4,7 +4,9 @@ A finished job expires `retention_<status>_days` after it finished (succeeded 90
 cancelled 30 by default). With it go its events, its `JobArtifact` rows and their files, and
 any checkpoint left behind; a model it produced stays until its owner deletes it, and so does a
 dataset it derived. Datasets that no job and no model refers to expire too, but only when
-`retention_unused_dataset_days` is set.
+`retention_unused_dataset_days` is set. Files that no row refers to (a worker died between
+writing a file and committing its row) and checkpoints of jobs no longer active are swept
+too (`jobs/orphans.py`).
 
 The cleanup is itself a job (`job_type: "cleanup"`, queue `maintenance`), owned by a reserved
 system user that has no API key: it shows up in `/status`, `/metrics` and the jobs table like
@@ -41,10 +43,10 @@ from xgenerator.db.tables import (
     User,
     utcnow,
 )
-from xgenerator.jobs import service
+from xgenerator.jobs import orphans, service
 from xgenerator.jobs.kinds import Outcome, register
 from xgenerator.jobs.queues import Queue
-from xgenerator.jobs.runtime import Runtime
+from xgenerator.jobs.runtime import Runtime, checkpoint_key
 from xgenerator.jobs.status import ACTIVE, JobStatus
 from xgenerator.ops import heartbeats
 from xgenerator.settings import Settings
@@ -101,6 +103,9 @@ class Report:
     datasets: int = 0
     heartbeats: int = 0
     prediction_logs: int = 0
+    # files no row refers to (older than a day), and checkpoints of jobs no longer active
+    orphan_files: int = 0
+    checkpoints: int = 0
 
     def result(self) -> dict[str, int]:
         return {f"{name}_deleted": n for name, n in asdict(self).items()}
@@ -158,7 +163,7 @@ def purge_jobs(context: Context, session: Session, ids: list[str]) -> Callable[[
 
 
 def _delete_files(context: Context, ids: list[str], keys: list[str]) -> None:
-    for key in keys + [f"checkpoints/{job_id}.ubj" for job_id in ids]:
+    for key in keys + [checkpoint_key(job_id) for job_id in ids]:
         context.store.delete(key)
 
 
@@ -229,6 +234,8 @@ def run_cleanup(
     _expire_prediction_logs(context, now - retention.prediction_logs, report)
     with context.db.session() as session:
         report.heartbeats = heartbeats.prune(session, now - HEARTBEAT_KEEP)
+    swept = orphans.sweep(context, now)
+    report.orphan_files, report.checkpoints = swept.files, swept.checkpoints
     return report
 
 

@@ -24,8 +24,8 @@ from xgenerator.jobs.kinds.derived import (
 from xgenerator.jobs.queues import Queue
 from xgenerator.jobs.runtime import Runtime
 from xgenerator.ml.batch import output_columns, predict_parquet
-from xgenerator.models.repository import CACHE
 from xgenerator.models.repository import get_owned as get_model
+from xgenerator.models.repository import load_bundle
 from xgenerator.settings import Settings
 
 
@@ -61,7 +61,7 @@ class PredictBatchKind:
             model = get_model(session, job.user_id, cfg["model_id"])
             dataset = datasets.get_owned(session, job.user_id, cfg["dataset_id"])
         runtime.progress(percent=0, message="loading the model", force=True)
-        bundle = CACHE.load(context.store, model)
+        bundle = load_bundle(context, model)
         with (
             open_parquet(context.store, dataset.storage_key) as source,
             new_parquet(context.store) as (key, handle),

@@ -22,8 +22,8 @@ from xgenerator.jobs.runtime import Runtime
 from xgenerator.jobs.status import JobStatus
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.report import Evaluation, ReportData, evaluate, feature_importance, render
-from xgenerator.models.repository import CACHE
 from xgenerator.models.repository import get_owned as get_model
+from xgenerator.models.repository import load_bundle
 from xgenerator.settings import Settings
 
 REPORT_NAME = "report.html"
@@ -79,7 +79,7 @@ class ReportKind:
             model = get_model(session, job.user_id, job.config["model_id"])
             dataset = self._dataset(session, job.user_id, model)
         runtime.progress(percent=0, message="loading the model", force=True)
-        bundle = CACHE.load(context.store, model)
+        bundle = load_bundle(context, model)
         notes: list[str] = []
         evaluation = self._evaluate(context, runtime, job, bundle, dataset, notes)
         importance = feature_importance(bundle)

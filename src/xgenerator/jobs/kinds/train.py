@@ -22,8 +22,8 @@ from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.prepare import Encoding, fresh_encoding
 from xgenerator.ml.train import EVAL_TRAIN_EVERY, InitModel, TrainResult, TrainSpec, train
 from xgenerator.models import versions
-from xgenerator.models.repository import CACHE
 from xgenerator.models.repository import get_owned as get_model
+from xgenerator.models.repository import load_bundle
 from xgenerator.settings import Settings
 
 TASK_TYPES = ("classification", "regression")
@@ -224,7 +224,7 @@ class TrainKind:
     ) -> InitModel | None:
         """Where boosting starts: this job's checkpoint (a retried attempt), else the parent
         model (a retrain), else nothing."""
-        parent_bundle = CACHE.load(context.store, parent) if parent else None
+        parent_bundle = load_bundle(context, parent) if parent else None
         saved = runtime.load_checkpoint()
         if saved is not None:
             booster = bundle.load_booster(saved)
