@@ -31,6 +31,9 @@ router = APIRouter(tags=["jobs"])
 KEEPALIVE_S = 15.0
 # How long a browser's EventSource waits before it reconnects (with Last-Event-ID).
 RETRY_MS = 1000
+# Lines end in LF, not sse-starlette's default CRLF: the dashboard's reader (ui/static/api.js)
+# splits messages on blank lines "\n\n".
+SEP = "\n"
 
 STREAM_DOC = """Server-Sent Events: `event` (a job event), `status` (after each change),
 `progress` (`round`, `total_rounds`, `percent`, `metrics` per round) and, last, the final
@@ -55,7 +58,10 @@ async def stream_job(
     # sse-starlette adds X-Accel-Buffering: no (nginx must not hold the stream back), sends
     # the keep-alive comments, and ends the stream when the server shuts down.
     return EventSourceResponse(
-        _events(context, follower), headers={"Cache-Control": "no-cache"}, ping=KEEPALIVE_S
+        _events(context, follower),
+        headers={"Cache-Control": "no-cache"},
+        ping=KEEPALIVE_S,
+        sep=SEP,
     )
 
 
@@ -84,7 +90,7 @@ def _poll(context: Context, follower: Follower) -> list[Message]:
 
 async def _events(context: Context, follower: Follower) -> AsyncIterator[ServerSentEvent]:
     settings = context.settings
-    yield ServerSentEvent(retry=RETRY_MS)
+    yield ServerSentEvent(retry=RETRY_MS, sep=SEP)
     started = time.monotonic()
     while True:
         try:
@@ -101,4 +107,4 @@ async def _events(context: Context, follower: Follower) -> AsyncIterator[ServerS
 
 def event(message: Message) -> ServerSentEvent:
     data = json.dumps(message.data, separators=(",", ":"), allow_nan=False, default=str)
-    return ServerSentEvent(data, id=message.id, event=message.event)
+    return ServerSentEvent(data, id=message.id, event=message.event, sep=SEP)
