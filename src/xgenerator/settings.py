@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     # Rate limits per API key and window (api/rate_limit.py), counted in the broker's Redis;
     # quotas on what one user may have in flight (0 = no quota).
     rate_limit_enabled: bool = True
-    rate_limit_window_s: float = Field(default=60, gt=0)
+    rate_limit_window_s: int = Field(default=60, ge=1)  # whole seconds (`limits`' windows)
     rate_limit_train: int = Field(default=3, ge=1)
     rate_limit_read: int = Field(default=120, ge=1)
     rate_limit_delete: int = Field(default=30, ge=1)

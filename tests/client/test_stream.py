@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx_sse import EventSource
 
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload
 from xgenerator.api.app import create_app
-from xgenerator.client.sse import StreamMessage, parse
+from xgenerator.api.routes import stream
+from xgenerator.client.sse import StreamMessage, messages
 from xgenerator.context import Context
 from xgenerator.db.tables import Job
 from xgenerator.jobs import repository
@@ -87,7 +89,12 @@ def read(
     with client.stream("GET", f"/jobs/{job_id}/stream", headers=headers) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
-        return list(parse(response.iter_lines()))
+        # no cache or proxy buffering may hold a live stream back; the API's floor headers too
+        assert response.headers["cache-control"] == "private, no-cache"
+        assert response.headers["x-accel-buffering"] == "no"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        # TestClient's response is httpx2's, whose streaming API httpx-sse reads alike
+        return list(messages(EventSource(response).iter_sse()))  # type: ignore[arg-type]
 
 
 def shape(messages: list[StreamMessage]) -> list[tuple[str, Any]]:
@@ -194,6 +201,24 @@ def test_a_stream_cut_short_resumes_without_gaps(settings: Settings, context: Co
         ("event", "succeeded"),
         ("status", "succeeded"),
     ]
+
+
+def test_the_wire_has_a_retry_hint_and_keep_alives_on_a_quiet_stream(
+    settings: Settings, context: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream, "KEEPALIVE_S", 0.1)
+    short = settings.model_copy(update={"stream_max_s": 0.6, "stream_poll_s": 0.05})
+    with TestClient(create_app(short, replace(context, settings=short))) as client:
+        user = create_user(client)
+        job_id = new_job(context, user["user_id"], 3)  # stays queued: a quiet stream
+        started = time.monotonic()
+        body = client.get(f"/jobs/{job_id}/stream", headers=auth(user)).text
+    assert time.monotonic() - started < 5  # it ended, at stream_max_s
+    assert "\r" not in body  # lines end in LF: the dashboard's reader splits on "\n\n"
+    frames = [f for f in body.split("\n\n") if f]
+    assert frames[0] == "retry: 1000"  # a browser's EventSource reconnects after 1 s
+    assert [f.split("\n")[1] for f in frames[1:3]] == ["event: event", "event: status"]
+    assert any(f.startswith(":") for f in frames[3:])  # comments keep proxies open
 
 
 def test_stream_and_history_are_owner_only(client: TestClient, context: Context) -> None:

@@ -3,20 +3,25 @@ Redis on 127.0.0.1:6379 of Redis mode (where several API processes share the cou
 
 from __future__ import annotations
 
+import logging
 import threading
-import time
+from types import SimpleNamespace
 from typing import Any
 
 import httpx2
 import pytest
+from fastapi import Request, Response
+from limits.storage import MemoryStorage
 from sqlalchemy import func, select
 
 from tests.ops.conftest import Service, ServiceFactory
 from tests.support import auth, classification_frame, create_user, upload, wait_for
-from xgenerator.api.rate_limit import MemoryWindow, Rule, rule_for
+from xgenerator.api import rate_limit
+from xgenerator.api.rate_limit import RateLimiter, Rule, rule_for
 from xgenerator.db.tables import Job, User
-from xgenerator.errors import QuotaExceeded
+from xgenerator.errors import QuotaExceeded, RateLimited
 from xgenerator.jobs import service
+from xgenerator.ops.broker import redis_client
 from xgenerator.settings import Settings
 
 
@@ -240,11 +245,43 @@ def test_which_rule_a_request_spends() -> None:
     assert rule_for(settings, "POST", "/datasets") is None
 
 
-def test_memory_window_for_an_app_without_broker() -> None:
-    window = MemoryWindow()
-    assert [window.hit("k", 0.2)[0] for _ in range(3)] == [1, 2, 3]
-    assert window.hit("other", 0.2)[0] == 1
-    count, left = window.hit("k", 0.2)
-    assert count == 4 and 0 < left <= 0.2
-    time.sleep(0.25)  # a window is a span of time: nothing to poll for
-    assert window.hit("k", 0.2)[0] == 1
+def limit_check(limiter: RateLimiter, key: str) -> Response:
+    """One GET /jobs through the limiter, as the app's dependency sees it."""
+    route = SimpleNamespace(path="/jobs")
+    scope = {"type": "http", "method": "GET", "path": "/jobs", "route": route}
+    request = Request(scope | {"headers": [(b"x-api-key", key.encode())]})
+    response = Response()
+    limiter(request, response)
+    return response
+
+
+def test_memory_counts_for_an_app_without_broker() -> None:
+    one_second = Settings(rate_limit_enabled=True, rate_limit_read=3, rate_limit_window_s=1)
+    limiter = RateLimiter(one_second, MemoryStorage(wrap_exceptions=True))
+    left = [limit_check(limiter, "k").headers["X-RateLimit-Remaining"] for _ in range(3)]
+    assert left == ["2", "1", "0"]
+    assert limit_check(limiter, "other").headers["X-RateLimit-Remaining"] == "2"
+    with pytest.raises(RateLimited) as refused:
+        limit_check(limiter, "k")
+    assert refused.value.retry_after == 1
+
+    def next_window() -> bool:
+        try:
+            return limit_check(limiter, "k").headers["X-RateLimit-Remaining"] == "2"
+        except RateLimited:
+            return False
+
+    wait_for(next_window, 5, 0.1, "the next window")
+
+
+def test_an_unreachable_redis_lets_requests_through_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    on = Settings(rate_limit_enabled=True, rate_limit_read=1)
+    dead = redis_client("redis://127.0.0.1:1/0", timeout=0.5)  # nothing listens on port 1
+    context = SimpleNamespace(redis=dead)  # all `storage` reads of a Context
+    limiter = RateLimiter(on, rate_limit.storage(context))  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, "xgenerator.api.rate_limit"):
+        for _ in range(3):  # past the limit of 1, and still let through
+            assert "X-RateLimit-Remaining" not in limit_check(limiter, "k").headers
+    assert "Redis unavailable" in caplog.text

@@ -11,8 +11,10 @@ The counters live in the broker's Redis in both modes: in Redis mode that shares
 API processes and hosts; in embedded mode the private Redis is always there, so one code path
 serves both. Only an app built without any broker counts in memory. The bucket is a hash of
 the whole key, not its public prefix, so that someone who knows a victim's prefix cannot spend
-the victim's budget with wrong secrets. If Redis cannot be reached the request is let through
-(logged): the limiter must not turn a broker blip into an outage of reads.
+the victim's budget with wrong secrets. The counting is the `limits` library's (its storage
+expires a window's key by Redis EXPIRE, so windows are whole seconds). If Redis cannot be
+reached the request is let through (logged): the limiter must not turn a broker blip into an
+outage of reads.
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import threading
 import time
 from dataclasses import dataclass
-from typing import Protocol
 
-import redis
 from fastapi import Request, Response
+from limits import RateLimitItemPerSecond
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, RedisStorage, Storage
 
 from xgenerator.context import Context
 from xgenerator.errors import RateLimited
@@ -38,6 +40,7 @@ UNLIMITED_PATHS = frozenset({"/health", "/status", "/metrics"})
 TRAIN_ROUTES = frozenset({("POST", "/train"), ("POST", "/models/{model_id}/retrain")})
 DELETE_ROUTES = frozenset({("DELETE", "/jobs/{job_id}")})
 SIGNUP_ROUTES = frozenset({("POST", "/users")})
+KEY_PREFIX = "xgen:rl"
 
 
 @dataclass(frozen=True)
@@ -61,55 +64,12 @@ def rule_for(settings: Settings, method: str, route: str) -> Rule | None:
     return None
 
 
-class Window(Protocol):
-    def hit(self, key: str, window_s: float) -> tuple[int, float]:
-        """Count one request; returns (requests in the window so far, seconds it has left)."""
-
-
-# INCR, and start the window's clock on its first request, in one atomic step.
-_HIT = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
-return {n, ttl}
-"""
-
-
-class RedisWindow:
-    def __init__(self, client: redis.Redis) -> None:
-        self.script = client.register_script(_HIT)
-
-    def hit(self, key: str, window_s: float) -> tuple[int, float]:
-        count, ttl_ms = self.script(keys=[key], args=[int(window_s * 1000)])
-        return int(count), int(ttl_ms) / 1000
-
-
-class MemoryWindow:
-    """For an app without a broker: one process, so a dict under a lock is the whole story."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.windows: dict[str, tuple[int, float]] = {}
-
-    def hit(self, key: str, window_s: float) -> tuple[int, float]:
-        now = time.monotonic()
-        with self.lock:
-            count, ends = self.windows.get(key, (0, 0.0))
-            if now >= ends:
-                count, ends = 0, now + window_s
-                # forget finished windows now and then, so the dict stays small
-                self.windows = {k: v for k, v in self.windows.items() if v[1] > now}
-            self.windows[key] = (count + 1, ends)
-            return count + 1, ends - now
-
-
 class RateLimiter:
     """An app-wide dependency; raises `RateLimited` (429 with Retry-After) past a rule."""
 
-    def __init__(self, settings: Settings, window: Window) -> None:
+    def __init__(self, settings: Settings, storage: Storage) -> None:
         self.settings = settings
-        self.window = window
+        self.storage = storage
 
     def __call__(self, request: Request, response: Response) -> None:
         settings = self.settings
@@ -126,12 +86,15 @@ class RateLimiter:
         if not caller:
             return
         bucket = hashlib.sha256(caller.encode()).hexdigest()[:32]
+        window = RateLimitItemPerSecond(rule.limit, settings.rate_limit_window_s, rule.name)
+        key = window.key_for(bucket)
         try:
-            count, left = self.window.hit(
-                f"xgen:rl:{rule.name}:{bucket}", settings.rate_limit_window_s
-            )
-        except redis.RedisError as exc:
-            log.warning("rate limit not checked, Redis unavailable: %s", exc)
+            # The fixed-window strategy's `hit` is this same `incr`, but it answers only
+            # yes/no: the count (for X-RateLimit-Remaining) would cost two more round trips.
+            count = self.storage.incr(key, window.get_expiry())
+            left = self.storage.get_expiry(key) - time.time() if count > rule.limit else 0.0
+        except StorageError as exc:
+            log.warning("rate limit not checked, Redis unavailable: %s", exc.storage_error)
             return
         response.headers["X-RateLimit-Limit"] = str(rule.limit)
         response.headers["X-RateLimit-Remaining"] = str(max(rule.limit - count, 0))
@@ -150,6 +113,18 @@ class RateLimiter:
 
 
 def build(context: Context) -> RateLimiter:
+    return RateLimiter(context.settings, storage(context))
+
+
+def storage(context: Context) -> Storage:
+    """The `limits` storage: the broker's Redis (its client's pool, so its URL, unix socket
+    and short timeouts), else one process's memory."""
     client = context.redis
-    window: Window = RedisWindow(client) if client is not None else MemoryWindow()
-    return RateLimiter(context.settings, window)
+    if client is None:
+        return MemoryStorage(wrap_exceptions=True)
+    return RedisStorage(
+        "redis://",
+        connection_pool=client.connection_pool,
+        key_prefix=KEY_PREFIX,
+        wrap_exceptions=True,
+    )

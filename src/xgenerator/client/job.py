@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from httpx_sse import connect_sse
 
-from xgenerator.client import errors
+from xgenerator.client import errors, sse
 from xgenerator.client.progress import JobProgress
-from xgenerator.client.sse import StreamMessage, parse
+from xgenerator.client.sse import StreamMessage
 from xgenerator.client.types import JobEvent, JobInfo, JobResult, Model
 
 if TYPE_CHECKING:
@@ -74,25 +75,34 @@ class Job:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise errors.WaitTimeout(f"job {self.id} still {self.status} after {timeout}s")
-            headers = {"Accept": "text/event-stream"}
-            if last_id:
-                headers["Last-Event-ID"] = last_id
+            headers = {"Last-Event-ID": last_id} if last_id else {}
             read = (
                 STREAM_READ_TIMEOUT_S
                 if remaining is None
                 else min(STREAM_READ_TIMEOUT_S, remaining)
             )
             try:
-                with self.client.http.stream(
+                with connect_sse(
+                    self.client.http,
                     "GET",
                     f"/jobs/{self.id}/stream",
                     headers=headers,
                     timeout=httpx.Timeout(10.0, read=read),
-                ) as response:
-                    if response.status_code >= 400:
-                        response.read()
-                        raise errors.from_response(response)
-                    for message in parse(_until(deadline, response.iter_lines(), self)):
+                ) as source:
+                    if source.response.status_code >= 400:
+                        source.response.read()
+                        raise errors.from_response(source.response)
+                    for event in source.iter_sse():
+                        # A running job's stream never goes quiet long enough for the read
+                        # timeout to fire, so the deadline is checked at each event (the
+                        # keep-alives included, which arrive as events without data).
+                        if deadline is not None and time.monotonic() >= deadline:
+                            raise errors.WaitTimeout(
+                                f"job {self.id} still {self.status} at its deadline"
+                            )
+                        message = sse.message(event)
+                        if message is None:
+                            continue
                         failures = 0
                         last_id = message.id or last_id
                         if message.event == "status":
@@ -146,12 +156,3 @@ class Job:
         if not self.info.model_id:
             raise errors.ClientError(f"job {self.id} has no model (status {self.status})")
         return self.client.models.get(self.info.model_id)
-
-
-def _until(deadline: float | None, lines: Iterator[str], job: Job) -> Iterator[str]:
-    """The stream's lines up to the deadline. A running job's stream never goes quiet long
-    enough for the read timeout to fire, so the deadline is checked line by line."""
-    for line in lines:
-        if deadline is not None and time.monotonic() >= deadline:
-            raise errors.WaitTimeout(f"job {job.id} still {job.status} at its deadline")
-        yield line

@@ -1,6 +1,6 @@
-"""Reading Server-Sent Events: a line parser, and a follower that reconnects with the last id.
+"""The messages of a job's stream, read from httpx-sse's Server-Sent Events.
 
-Only what the job stream uses: `id`, `event`, `data` (joined across lines) and comments.
+httpx-sse parses the wire format; this turns its events into `StreamMessage`s (JSON data).
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from httpx_sse import ServerSentEvent
 
 
 @dataclass(frozen=True)
@@ -27,40 +29,16 @@ class StreamMessage:
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 
 
-class Parser:
-    """Feed lines (without their line ending); a message comes out at each blank line."""
-
-    def __init__(self) -> None:
-        self._event = ""
-        self._id: str | None = None
-        self._data: list[str] = []
-
-    def feed(self, line: str) -> StreamMessage | None:
-        if line == "":
-            return self._dispatch()
-        if line.startswith(":"):
-            return None  # a comment: the server's keep-alive
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "event":
-            self._event = value
-        elif name == "data":
-            self._data.append(value)
-        elif name == "id" and "\0" not in value:
-            self._id = value
+def message(event: ServerSentEvent) -> StreamMessage | None:
+    """The job message an event carries; None for one without data (the retry hint, and the
+    keep-alives, which httpx-sse reports as data-less events once an id has been seen)."""
+    if not event.data:
         return None
-
-    def _dispatch(self) -> StreamMessage | None:
-        event, data = self._event or "message", self._data
-        self._event, self._data = "", []
-        if not data:
-            return None
-        return StreamMessage(event, self._id, json.loads("\n".join(data)))
+    return StreamMessage(event.event, event.id or None, json.loads(event.data))
 
 
-def parse(lines: Iterable[str]) -> Iterator[StreamMessage]:
-    parser = Parser()
-    for line in lines:
-        message = parser.feed(line.rstrip("\r\n"))
-        if message is not None:
-            yield message
+def messages(events: Iterable[ServerSentEvent]) -> Iterator[StreamMessage]:
+    for event in events:
+        found = message(event)
+        if found is not None:
+            yield found

@@ -49,7 +49,7 @@ async def upload_dataset(
         row = await run_in_threadpool(
             registry.create_from_upload, context, user.id, dataset_name, upload
         )
-    return DatasetPublic.of(row)
+    return DatasetPublic.model_validate(row)
 
 
 @router.get("/datasets", response_model=DatasetList)
@@ -61,13 +61,16 @@ def list_datasets(
 ) -> DatasetList:
     rows, total = registry.list_owned(session, user.id, limit, offset)
     return DatasetList(
-        datasets=[DatasetPublic.of(r) for r in rows], total=total, limit=limit, offset=offset
+        datasets=[DatasetPublic.model_validate(r) for r in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
     )
 
 
 @router.get("/datasets/{dataset_id}", response_model=DatasetPublic)
 def get_dataset(dataset: OwnedDataset) -> DatasetPublic:
-    return DatasetPublic.of(dataset)
+    return DatasetPublic.model_validate(dataset)
 
 
 @router.delete("/datasets/{dataset_id}", status_code=204)

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from xgenerator.api.deps import ContextDep, OwnedJob, SessionDep
@@ -29,6 +29,11 @@ router = APIRouter(tags=["jobs"])
 
 # A comment line now and then keeps proxies and load balancers from closing a quiet stream.
 KEEPALIVE_S = 15.0
+# How long a browser's EventSource waits before it reconnects (with Last-Event-ID).
+RETRY_MS = 1000
+# Lines end in LF, not sse-starlette's default CRLF: the dashboard's reader (ui/static/api.js)
+# splits messages on blank lines "\n\n".
+SEP = "\n"
 
 STREAM_DOC = """Server-Sent Events: `event` (a job event), `status` (after each change),
 `progress` (`round`, `total_rounds`, `percent`, `metrics` per round) and, last, the final
@@ -40,7 +45,7 @@ rounds up to R (from `/history`) may start at `0-R`."""
 
 @router.get(
     "/jobs/{job_id}/stream",
-    response_class=StreamingResponse,
+    response_class=EventSourceResponse,
     description=STREAM_DOC,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
@@ -48,12 +53,15 @@ async def stream_job(
     job: OwnedJob,
     context: ContextDep,
     last_event_id: Annotated[str | None, Header(max_length=100)] = None,
-) -> StreamingResponse:
+) -> EventSourceResponse:
     follower = Follower(job.id, Cursor.parse(last_event_id))
-    return StreamingResponse(
+    # sse-starlette adds X-Accel-Buffering: no (nginx must not hold the stream back), sends
+    # the keep-alive comments, and ends the stream when the server shuts down.
+    return EventSourceResponse(
         _events(context, follower),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "private, no-cache", "X-Accel-Buffering": "no"},
+        headers={"Cache-Control": "private, no-cache"},
+        ping=KEEPALIVE_S,
+        sep=SEP,
     )
 
 
@@ -80,10 +88,10 @@ def _poll(context: Context, follower: Follower) -> list[Message]:
         return follower.poll(session)
 
 
-async def _events(context: Context, follower: Follower) -> AsyncIterator[str]:
+async def _events(context: Context, follower: Follower) -> AsyncIterator[ServerSentEvent]:
     settings = context.settings
-    yield "retry: 1000\n\n"
-    started = quiet_since = time.monotonic()
+    yield ServerSentEvent(retry=RETRY_MS, sep=SEP)
+    started = time.monotonic()
     while True:
         try:
             messages = await run_in_threadpool(_poll, context, follower)
@@ -91,18 +99,12 @@ async def _events(context: Context, follower: Follower) -> AsyncIterator[str]:
             log.warning("job %s stream: database unavailable, retrying", follower.job_id)
             messages = []
         for message in messages:
-            yield format_message(message)
-        now = time.monotonic()
-        if follower.finished or now - started > settings.stream_max_s:
+            yield event(message)
+        if follower.finished or time.monotonic() - started > settings.stream_max_s:
             return
-        if messages:
-            quiet_since = now
-        elif now - quiet_since > KEEPALIVE_S:
-            quiet_since = now
-            yield ": keepalive\n\n"
         await anyio.sleep(settings.stream_poll_s)
 
 
-def format_message(message: Message) -> str:
+def event(message: Message) -> ServerSentEvent:
     data = json.dumps(message.data, separators=(",", ":"), allow_nan=False, default=str)
-    return f"id: {message.id}\nevent: {message.event}\ndata: {data}\n\n"
+    return ServerSentEvent(data, id=message.id, event=message.event, sep=SEP)

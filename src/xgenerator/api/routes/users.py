@@ -11,37 +11,22 @@ from xgenerator.api.schemas.users import (
     UserCreated,
     UserPublic,
 )
-from xgenerator.db.tables import ApiKey, User
 from xgenerator.users import service as users
 
 router = APIRouter(tags=["users"])
 
 
-def _public(user: User) -> UserPublic:
-    return UserPublic(
-        user_id=user.id, username=user.username, email=user.email, created_at=user.created_at
-    )
-
-
-def _key(row: ApiKey) -> KeyPublic:
-    return KeyPublic(
-        key_id=row.id,
-        prefix=row.prefix,
-        name=row.name,
-        created_at=row.created_at,
-        last_used_at=row.last_used_at,
-    )
-
-
 @router.post("/users", status_code=201, response_model=UserCreated)
 def create_user(body: UserCreate, session: SessionDep) -> UserCreated:
     created = users.create_user(session, body.username, body.email)
-    return UserCreated(**_public(created.user).model_dump(), api_key=created.api_key)
+    return UserCreated(
+        **UserPublic.model_validate(created.user).model_dump(), api_key=created.api_key
+    )
 
 
 @router.get("/users/me", response_model=UserPublic)
 def me(user: CurrentUser) -> UserPublic:
-    return _public(user)
+    return UserPublic.model_validate(user)
 
 
 @router.post("/users/me/keys", status_code=201, response_model=KeyCreated)
@@ -50,12 +35,12 @@ def create_key(
 ) -> KeyCreated:
     limit = context.settings.max_keys_per_user
     row, plaintext = users.add_key(session, user.id, body.name, max_active=limit)
-    return KeyCreated(**_key(row).model_dump(), api_key=plaintext)
+    return KeyCreated(**KeyPublic.model_validate(row).model_dump(), api_key=plaintext)
 
 
 @router.get("/users/me/keys", response_model=list[KeyPublic])
 def list_keys(user: CurrentUser, session: SessionDep) -> list[KeyPublic]:
-    return [_key(row) for row in users.list_keys(session, user.id)]
+    return [KeyPublic.model_validate(row) for row in users.list_keys(session, user.id)]
 
 
 @router.delete("/users/me/keys/{key_id}", status_code=204)

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+
+from pydantic import AliasPath, Field, computed_field
 
 from xgenerator.api.schemas import Response
-from xgenerator.db.tables import Dataset
 
 
 class ColumnPublic(Response):
@@ -15,38 +15,26 @@ class ColumnPublic(Response):
 
 
 class DatasetPublic(Response):
-    dataset_id: str
-    dataset_name: str
+    dataset_id: str = Field(validation_alias="id")
+    dataset_name: str = Field(validation_alias="name")
     user_id: str
     original_format: str
     size_bytes: int
     row_count: int
     column_count: int
-    columns: list[ColumnPublic]
-    numeric_features: list[str]
-    categorical_features: list[str]
-    null_counts: dict[str, int]
+    columns: list[ColumnPublic] = Field(validation_alias=AliasPath("schema", "columns"))
+    numeric_features: list[str] = Field(validation_alias=AliasPath("schema", "numeric_features"))
+    categorical_features: list[str] = Field(
+        validation_alias=AliasPath("schema", "categorical_features")
+    )
     source_job_id: str | None
     created_at: datetime
 
-    @classmethod
-    def of(cls, row: Dataset) -> DatasetPublic:
-        schema: dict[str, Any] = row.schema
-        return cls(
-            dataset_id=row.id,
-            dataset_name=row.name,
-            user_id=row.user_id,
-            original_format=row.original_format,
-            size_bytes=row.size_bytes,
-            row_count=row.row_count,
-            column_count=row.column_count,
-            columns=[ColumnPublic(**c) for c in schema["columns"]],
-            numeric_features=schema["numeric_features"],
-            categorical_features=schema["categorical_features"],
-            null_counts={c["name"]: c["null_count"] for c in schema["columns"]},
-            source_job_id=row.source_job_id,
-            created_at=row.created_at,
-        )
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def null_counts(self) -> dict[str, int]:
+        """Each column's nulls, keyed by name (also in `columns`; kept for clients)."""
+        return {c.name: c.null_count for c in self.columns}
 
 
 class DatasetList(Response):

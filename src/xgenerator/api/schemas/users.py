@@ -16,7 +16,7 @@ class UserCreate(Request):
 
 
 class UserPublic(Response):
-    user_id: str
+    user_id: str = Field(validation_alias="id")
     username: str
     email: str
     created_at: datetime
@@ -31,7 +31,7 @@ class KeyCreate(Request):
 
 
 class KeyPublic(Response):
-    key_id: str
+    key_id: str = Field(validation_alias="id")
     prefix: str
     name: str | None
     created_at: datetime
