@@ -281,3 +281,25 @@ def test_stream_of_a_real_training_job(client: TestClient, worker: WorkerProcess
     assert {"train-logloss", "validation-logloss"} <= set(last_round.data["metrics"])
     assert messages[-1].is_final_status and messages[-1].data["status"] == "succeeded"
     assert messages[-1].data["model_id"]
+
+
+def test_a_revoked_key_loses_its_open_stream(
+    settings: Settings, context: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream, "KEY_RECHECK_S", 0.2)
+    # The stream would run for a minute on a quiet (queued) job.
+    quiet = settings.model_copy(update={"stream_max_s": 60.0, "stream_poll_s": 0.05})
+    with TestClient(create_app(quiet, replace(context, settings=quiet))) as client:
+        user = create_user(client)
+        job_id = new_job(context, user["user_id"], 3)
+        key_id = client.get("/users/me/keys", headers=auth(user)).json()[0]["key_id"]
+        revoker = threading.Timer(
+            0.5, lambda: client.delete(f"/users/me/keys/{key_id}", headers=auth(user))
+        )
+        started = time.monotonic()
+        revoker.start()
+        body = client.get(f"/jobs/{job_id}/stream", headers=auth(user)).text
+        revoker.join()
+    assert time.monotonic() - started < 10, "the stream outlived its key by seconds"
+    assert "event: status" in body  # it was served until the key went
+    assert client.get(f"/jobs/{job_id}", headers=auth(user)).status_code == 401

@@ -21,8 +21,9 @@ from starlette.concurrency import run_in_threadpool
 from xgenerator.api.deps import ContextDep, OwnedJob, SessionDep
 from xgenerator.api.schemas.stream import JobHistory
 from xgenerator.context import Context
-from xgenerator.errors import ServiceUnavailable
+from xgenerator.errors import ServiceUnavailable, Unauthorized
 from xgenerator.jobs.stream import Cursor, Follower, Message, downsample, metric_names, rounds
+from xgenerator.users import service as users
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["jobs"])
@@ -31,6 +32,8 @@ router = APIRouter(tags=["jobs"])
 KEEPALIVE_S = 15.0
 # How long a browser's EventSource waits before it reconnects (with Last-Event-ID).
 RETRY_MS = 1000
+# How often an open stream checks that its API key has not been revoked meanwhile.
+KEY_RECHECK_S = 5.0
 # Lines end in LF, not sse-starlette's default CRLF: the dashboard's reader (ui/static/api.js)
 # splits messages on blank lines "\n\n".
 SEP = "\n"
@@ -53,12 +56,13 @@ async def stream_job(
     job: OwnedJob,
     context: ContextDep,
     last_event_id: Annotated[str | None, Header(max_length=100)] = None,
+    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> EventSourceResponse:
     follower = Follower(job.id, Cursor.parse(last_event_id))
     # sse-starlette adds X-Accel-Buffering: no (nginx must not hold the stream back), sends
     # the keep-alive comments, and ends the stream when the server shuts down.
     return EventSourceResponse(
-        _events(context, follower),
+        _events(context, follower, x_api_key),
         headers={"Cache-Control": "private, no-cache"},
         ping=KEEPALIVE_S,
         sep=SEP,
@@ -88,11 +92,29 @@ def _poll(context: Context, follower: Follower) -> list[Message]:
         return follower.poll(session)
 
 
-async def _events(context: Context, follower: Follower) -> AsyncIterator[ServerSentEvent]:
+def _key_still_valid(context: Context, key: str | None) -> bool:
+    try:
+        with context.db.session() as session:
+            users.authenticate(session, key)
+    except Unauthorized:
+        return False
+    except ServiceUnavailable:
+        return True  # a database blip is not a revocation
+    return True
+
+
+async def _events(
+    context: Context, follower: Follower, key: str | None
+) -> AsyncIterator[ServerSentEvent]:
     settings = context.settings
     yield ServerSentEvent(retry=RETRY_MS, sep=SEP)
-    started = time.monotonic()
+    started = checked = time.monotonic()
     while True:
+        if time.monotonic() - checked > KEY_RECHECK_S:
+            # A key revoked while its stream is open stops being served within this interval.
+            if not await run_in_threadpool(_key_still_valid, context, key):
+                return
+            checked = time.monotonic()
         try:
             messages = await run_in_threadpool(_poll, context, follower)
         except ServiceUnavailable:
