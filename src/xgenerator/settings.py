@@ -107,15 +107,21 @@ class Settings(BaseSettings):
     # e.g. https://app.example.com). Empty: no CORS at all; the dashboard is same-origin.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    # Rate limits per API key and window (api/rate_limit.py), counted in the broker's Redis;
+    # Rate limits per user and window (api/rate_limit.py), counted in the broker's Redis;
     # quotas on what one user may have in flight (0 = no quota).
     rate_limit_enabled: bool = True
     rate_limit_window_s: int = Field(default=60, ge=1)  # whole seconds (`limits`' windows)
     rate_limit_train: int = Field(default=3, ge=1)
+    rate_limit_upload: int = Field(default=10, ge=1)
+    rate_limit_predict: int = Field(default=600, ge=1)
+    rate_limit_submit: int = Field(default=30, ge=1)
+    rate_limit_write: int = Field(default=60, ge=1)
     rate_limit_read: int = Field(default=120, ge=1)
     rate_limit_delete: int = Field(default=30, ge=1)
-    # per client address: sign-up has no key to count by
+    # per client address: sign-up has no user to count by; failed admin keys are counted
+    # before any key is compared
     rate_limit_signup: int = Field(default=10, ge=1)
+    rate_limit_admin_failures: int = Field(default=10, ge=1)
     max_active_jobs_per_user: int = Field(default=20, ge=0)
     # Live API keys per user (POST /users/me/keys answers 409 past it; revoke one first).
     max_keys_per_user: int = Field(default=20, ge=1)

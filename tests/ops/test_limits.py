@@ -14,7 +14,7 @@ from fastapi import Request, Response
 from limits.storage import MemoryStorage
 from sqlalchemy import func, select
 
-from tests.ops.conftest import Service, ServiceFactory
+from tests.ops.conftest import ADMIN, Service, ServiceFactory
 from tests.support import auth, classification_frame, create_user, upload, wait_for
 from xgenerator.api import rate_limit
 from xgenerator.api.rate_limit import RateLimiter, Rule, rule_for
@@ -242,16 +242,53 @@ def test_which_rule_a_request_spends() -> None:
     assert rule_for(settings, "GET", "/jobs/{job_id}") == Rule("read", 120)
     assert rule_for(settings, "POST", "/users") == Rule("signup", settings.rate_limit_signup)
     assert rule_for(settings, "GET", "/status") is None
-    assert rule_for(settings, "POST", "/datasets") is None
+    assert rule_for(settings, "POST", "/datasets") == Rule("upload", settings.rate_limit_upload)
+    assert rule_for(settings, "POST", "/models/{model_id}/predict") == Rule(
+        "predict", settings.rate_limit_predict
+    )
+    assert rule_for(settings, "POST", "/users/me/keys") == Rule("write", settings.rate_limit_write)
+
+
+def test_every_route_spends_a_budget(limited: ServiceFactory) -> None:
+    svc = limited()
+    spec = svc.client.app.openapi()  # type: ignore[attr-defined]
+    unlimited = [
+        f"{method.upper()} {path}"
+        for path, item in spec["paths"].items()
+        for method in item
+        if rule_for(svc.settings, method.upper(), path) is None
+    ]
+    assert sorted(unlimited) == ["GET /health", "GET /metrics", "GET /status"]
+
+
+def test_a_second_key_is_no_second_allowance(limited: ServiceFactory) -> None:
+    svc = limited(rate_limit_train=2)
+    alice, dataset_id = with_dataset(svc)
+    second = svc.client.post("/users/me/keys", headers=auth(alice), json={"name": "two"})
+    assert second.status_code == 201, second.text
+    other_key = {"X-API-Key": second.json()["api_key"]}
+    body = train_body(dataset_id)
+    assert svc.client.post("/train", headers=auth(alice), json=body).status_code == 202
+    assert svc.client.post("/train", headers=other_key, json=body).status_code == 202
+    assert_limited(svc.client.post("/train", headers=other_key, json=body), "train")
+    assert_limited(svc.client.post("/train", headers=auth(alice), json=body), "train")
+
+
+def test_admin_key_guessing_is_throttled_per_address(limited: ServiceFactory) -> None:
+    svc = limited(rate_limit_admin_failures=3)
+    for _ in range(3):
+        assert svc.client.get("/status", headers={"X-Admin-Key": "guess"}).status_code == 401
+    # Past the failures allowed in a window even the right key waits: guessing is slowed.
+    assert_limited(svc.client.get("/status", headers=ADMIN), "admin_failures")
 
 
 def limit_check(limiter: RateLimiter, key: str) -> Response:
-    """One GET /jobs through the limiter, as the app's dependency sees it."""
+    """One GET /jobs through the limiter, as the user dependency sees it (`key`: the user)."""
     route = SimpleNamespace(path="/jobs")
     scope = {"type": "http", "method": "GET", "path": "/jobs", "route": route}
-    request = Request(scope | {"headers": [(b"x-api-key", key.encode())]})
+    request = Request(scope | {"headers": []})
     response = Response()
-    limiter(request, response)
+    limiter.charge_user(request, response, key)
     return response
 
 

@@ -44,6 +44,7 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
         if owns_context:
             ctx.close()
 
+    limiter = rate_limit.build(ctx)
     app = FastAPI(
         title="XGenerator",
         version=xgenerator.__version__,
@@ -51,9 +52,10 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
         lifespan=lifespan,
         responses=errors.OPENAPI_RESPONSES,
         # Must be given here: app-wide dependencies reach only routes included after them.
-        dependencies=[Depends(rate_limit.build(ctx))],
+        dependencies=[Depends(limiter)],
     )
     app.state.context = ctx
+    app.state.rate_limiter = limiter
     errors.install(app)
     for module in (
         health,

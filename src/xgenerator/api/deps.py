@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from xgenerator.context import Context
@@ -36,11 +36,16 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 def get_current_user(
     context: ContextDep,
+    request: Request,
+    response: Response,
     x_api_key: Annotated[str | None, Header(description="Your API key")] = None,
 ) -> User:
     # Its own short transaction: a route's session must not hold the key lookup's locks.
     with context.db.session() as session:
-        return users.authenticate(session, x_api_key)
+        user = users.authenticate(session, x_api_key)
+    # Budgets count per user, not per key: a second key is no second allowance.
+    request.app.state.rate_limiter.charge_user(request, response, user.id)
+    return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

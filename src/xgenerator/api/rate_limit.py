@@ -1,20 +1,20 @@
-"""Request rate limits per API key: a fixed window per key and rule, counted in Redis.
+"""Request rate limits per user: a fixed window per user and rule, counted in Redis.
 
-Rules (settings, per `rate_limit_window_s`): `POST /train` and `POST /models/{id}/retrain`
-share the `train` budget (3); `DELETE /jobs/{id}` has `delete` (30); every other GET has `read`
-(120). Sign-up (`POST /users`) has no key yet, so its `signup` budget (10) is per client
-address (behind a proxy, run uvicorn with --proxy-headers so that this is the real client).
-Operator endpoints and other requests without an API key are not limited here (they are
-refused by authentication anyway).
+Every route but the operator's and `/health` spends a budget (settings, per
+`rate_limit_window_s`): `train` (POST /train, /cv, /models/{id}/retrain), `upload` (POST
+/datasets), `predict` (online predictions), `submit` (every other job: batch prediction,
+processing, reports, no-ops), `delete` (DELETE routes), `write` (any other POST or PUT:
+keys, feedback, aliases, cancels), `read` (GET). They count per *user*, after authentication,
+so that a second key is no second allowance. Sign-up has no user yet: its `signup` budget
+counts per client address, and so do failed admin keys (`admin_failures`), before any key is
+compared. The client address is the TCP peer unless XGEN_TRUSTED_PROXIES names the proxy.
 
 The counters live in the broker's Redis in both modes: in Redis mode that shares them across
 API processes and hosts; in embedded mode the private Redis is always there, so one code path
-serves both. Only an app built without any broker counts in memory. The bucket is a hash of
-the whole key, not its public prefix, so that someone who knows a victim's prefix cannot spend
-the victim's budget with wrong secrets. The counting is the `limits` library's (its storage
-expires a window's key by Redis EXPIRE, so windows are whole seconds). If Redis cannot be
-reached the request is let through (logged): the limiter must not turn a broker blip into an
-outage of reads.
+serves both. Only an app built without any broker counts in memory. The counting is the
+`limits` library's (its storage expires a window's key by Redis EXPIRE, so windows are whole
+seconds). If Redis cannot be reached the request is let through (logged): the limiter must
+not turn a broker blip into an outage.
 """
 
 from __future__ import annotations
@@ -37,8 +37,18 @@ from xgenerator.settings import Settings
 log = logging.getLogger(__name__)
 
 UNLIMITED_PATHS = frozenset({"/health", "/status", "/metrics"})
-TRAIN_ROUTES = frozenset({("POST", "/train"), ("POST", "/models/{model_id}/retrain")})
-DELETE_ROUTES = frozenset({("DELETE", "/jobs/{job_id}")})
+TRAIN_ROUTES = frozenset(
+    {("POST", "/train"), ("POST", "/cv"), ("POST", "/models/{model_id}/retrain")}
+)
+PREDICT_ROUTES = frozenset({("POST", "/models/{model_id}/predict")})
+SUBMIT_ROUTES = frozenset(
+    {
+        ("POST", "/models/{model_id}/predict-batch"),
+        ("POST", "/models/{model_id}/report"),
+        ("POST", "/datasets/{dataset_id}/process"),
+        ("POST", "/jobs/noop"),
+    }
+)
 SIGNUP_ROUTES = frozenset({("POST", "/users")})
 KEY_PREFIX = "xgen:rl"
 
@@ -53,41 +63,83 @@ def rule_for(settings: Settings, method: str, route: str) -> Rule | None:
     """Which budget a request spends, by method and route template (None: not limited)."""
     if route in UNLIMITED_PATHS:
         return None
-    if (method, route) in TRAIN_ROUTES:
-        return Rule("train", settings.rate_limit_train)
-    if (method, route) in DELETE_ROUTES:
-        return Rule("delete", settings.rate_limit_delete)
     if (method, route) in SIGNUP_ROUTES:
         return Rule("signup", settings.rate_limit_signup)
+    if (method, route) in TRAIN_ROUTES:
+        return Rule("train", settings.rate_limit_train)
+    if (method, route) in PREDICT_ROUTES:
+        return Rule("predict", settings.rate_limit_predict)
+    if (method, route) in SUBMIT_ROUTES:
+        return Rule("submit", settings.rate_limit_submit)
+    if method == "POST" and route == "/datasets":
+        return Rule("upload", settings.rate_limit_upload)
+    if method == "DELETE":
+        return Rule("delete", settings.rate_limit_delete)
     if method in ("GET", "HEAD"):
         return Rule("read", settings.rate_limit_read)
-    return None
+    return Rule("write", settings.rate_limit_write)
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 class RateLimiter:
-    """An app-wide dependency; raises `RateLimited` (429 with Retry-After) past a rule."""
+    """Raises `RateLimited` (429 with Retry-After) past a rule. As an app-wide dependency it
+    counts what has no user (sign-up, per address); `charge_user` counts the rest once the
+    key is known to belong to a user (api/deps.py)."""
 
     def __init__(self, settings: Settings, storage: Storage) -> None:
         self.settings = settings
         self.storage = storage
 
     def __call__(self, request: Request, response: Response) -> None:
-        settings = self.settings
+        rule = self._rule(request)
+        if rule is not None and rule.name == "signup":
+            self._spend(response, rule, client_address(request))
+
+    def charge_user(self, request: Request, response: Response, user_id: str) -> None:
+        rule = self._rule(request)
+        if rule is not None and rule.name != "signup":
+            self._spend(response, rule, user_id)
+
+    def check_failures(self, request: Request, name: str, limit: int) -> None:
+        """Refuse a client address that already failed `limit` times in this window (429),
+        before anything is compared: guessing is slowed to `limit` tries a window."""
+        if not self.settings.rate_limit_enabled:
+            return
+        rule = Rule(name, limit)
+        key = self._window(rule).key_for(_bucket(client_address(request)))
+        try:
+            count = self.storage.get(key)
+            left = self.storage.get_expiry(key) - time.time()
+        except StorageError as exc:
+            log.warning("failures not checked, Redis unavailable: %s", exc.storage_error)
+            return
+        if count >= limit:
+            self._refuse(rule, left)
+
+    def record_failure(self, request: Request, name: str, limit: int) -> None:
+        if not self.settings.rate_limit_enabled:
+            return
+        window = self._window(Rule(name, limit))
+        try:
+            self.storage.incr(window.key_for(_bucket(client_address(request))), window.get_expiry())
+        except StorageError as exc:
+            log.warning("failure not counted, Redis unavailable: %s", exc.storage_error)
+
+    def _rule(self, request: Request) -> Rule | None:
         route = getattr(request.scope.get("route"), "path", None)
-        if not settings.rate_limit_enabled or route is None:
-            return
-        rule = rule_for(settings, request.method, route)
-        if rule is None:
-            return
-        if rule.name == "signup":
-            caller = request.client.host if request.client else "unknown"
-        else:
-            caller = request.headers.get("x-api-key") or ""
-        if not caller:
-            return
-        bucket = hashlib.sha256(caller.encode()).hexdigest()[:32]
-        window = RateLimitItemPerSecond(rule.limit, settings.rate_limit_window_s, rule.name)
-        key = window.key_for(bucket)
+        if not self.settings.rate_limit_enabled or route is None:
+            return None
+        return rule_for(self.settings, request.method, route)
+
+    def _window(self, rule: Rule) -> RateLimitItemPerSecond:
+        return RateLimitItemPerSecond(rule.limit, self.settings.rate_limit_window_s, rule.name)
+
+    def _spend(self, response: Response, rule: Rule, caller: str) -> None:
+        window = self._window(rule)
+        key = window.key_for(_bucket(caller))
         try:
             # The fixed-window strategy's `hit` is this same `incr`, but it answers only
             # yes/no: the count (for X-RateLimit-Remaining) would cost two more round trips.
@@ -99,17 +151,21 @@ class RateLimiter:
         response.headers["X-RateLimit-Limit"] = str(rule.limit)
         response.headers["X-RateLimit-Remaining"] = str(max(rule.limit - count, 0))
         if count > rule.limit:
-            retry_after = max(1, math.ceil(left))
-            raise RateLimited(
-                f"rate limit exceeded: {rule.limit} {rule.name} requests per "
-                f"{settings.rate_limit_window_s:g} s; retry in {retry_after} s",
-                retry_after=retry_after,
-                details={
-                    "rule": rule.name,
-                    "limit": rule.limit,
-                    "window_s": settings.rate_limit_window_s,
-                },
-            )
+            self._refuse(rule, left)
+
+    def _refuse(self, rule: Rule, left: float) -> None:
+        window_s = self.settings.rate_limit_window_s
+        retry_after = max(1, math.ceil(left))
+        raise RateLimited(
+            f"rate limit exceeded: {rule.limit} {rule.name} requests per {window_s:g} s; "
+            f"retry in {retry_after} s",
+            retry_after=retry_after,
+            details={"rule": rule.name, "limit": rule.limit, "window_s": window_s},
+        )
+
+
+def _bucket(caller: str) -> str:
+    return hashlib.sha256(caller.encode()).hexdigest()[:32]
 
 
 def build(context: Context) -> RateLimiter:

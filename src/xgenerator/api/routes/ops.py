@@ -15,15 +15,18 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from xgenerator.api.deps import ContextDep
+from xgenerator.api.rate_limit import RateLimiter
 from xgenerator.api.schemas.ops import StatusPublic
 from xgenerator.errors import Forbidden, Unauthorized
 from xgenerator.ops import status as system_status
 
 router = APIRouter(tags=["operations"])
+ADMIN_FAILURES = "admin_failures"
 
 
 def require_admin(
     context: ContextDep,
+    request: Request,
     x_admin_key: Annotated[str | None, Header(description="One of XGEN_ADMIN_KEYS")] = None,
     authorization: Annotated[str | None, Header(description="Bearer <admin key>")] = None,
 ) -> None:
@@ -36,12 +39,16 @@ def require_admin(
             "operator endpoints are closed: set XGEN_ADMIN_KEYS, or "
             "XGEN_STATUS_OPEN=true on a trusted network"
         )
+    limiter: RateLimiter = request.app.state.rate_limiter
+    limit = settings.rate_limit_admin_failures
+    limiter.check_failures(request, ADMIN_FAILURES, limit)  # a guesser waits out the window
     given = x_admin_key
     if given is None and authorization and authorization.lower().startswith("bearer "):
         given = authorization[len("bearer ") :].strip()
     # Compare against every key, so the time taken does not tell which one nearly matched.
     matched = [hmac.compare_digest((given or "").encode(), key.encode()) for key in keys]
     if not given or not any(matched):
+        limiter.record_failure(request, ADMIN_FAILURES, limit)
         raise Unauthorized("an admin key is required (X-Admin-Key or Authorization: Bearer)")
 
 
