@@ -65,6 +65,8 @@ class Settings(BaseSettings):
 
     # Jobs one worker runs at once: `xgenerator worker` without --concurrency, and embedded mode
     worker_concurrency: int = Field(default=2, ge=1)
+    # Cores one worker's trainings share (jobs/threads.py); default: the CPUs it may run on
+    worker_threads: int | None = Field(default=None, ge=1)
     # Embedded mode
     redis_server: str | None = None
 

@@ -14,6 +14,7 @@ from xgenerator.context import Context
 from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Dataset, Job, Model, utcnow
 from xgenerator.errors import InvalidInput
+from xgenerator.jobs import threads
 from xgenerator.jobs.kinds import Outcome, register
 from xgenerator.jobs.queues import Queue
 from xgenerator.jobs.runtime import Runtime
@@ -152,6 +153,24 @@ class _Hooks:
 
     runtime: Runtime
     checkpoint_every: int
+    share: threads.Share | None = None
+    _in_use: int | None = None
+
+    def threads(self) -> int | None:
+        """The worker's thread budget decides; without one, the `nthread` parameter or
+        XGBoost's default. An event says so when the job shares the worker's cores, has its
+        `nthread` lowered, or changes its count (a lone job on all cores writes none)."""
+        if self.share is None:
+            return None
+        got = self.share.take()
+        first = self._in_use is None
+        requested = self.share.requested
+        if (not first and got.threads != self._in_use) or (
+            first and (got.jobs > 1 or (requested is not None and requested > got.threads))
+        ):
+            self.runtime.event("threads", threads.describe(got, requested))
+        self._in_use = got.threads
+        return got.threads
 
     def on_round(self, round: int, total: int, metrics: dict[str, float]) -> None:
         self.runtime.progress(
@@ -187,8 +206,9 @@ class TrainKind:
         runtime.progress(percent=0, message="loading data", force=True)
         frame = datasets.load_frame(context.store, dataset, columns=[*spec.features, spec.target])
         init = self._init(context, runtime, job, spec, frame, parent)
-        hooks = _Hooks(runtime, context.settings.checkpoint_every)
-        result = train(frame, spec, hooks, init=init)
+        with threads.registered(job.id, spec.params.get("nthread")) as share:
+            hooks = _Hooks(runtime, context.settings.checkpoint_every, share)
+            result = train(frame, spec, hooks, init=init)
         return self._register(context, job, runtime, dataset, parent, spec, result)
 
     def _init(
