@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import wait_for
 from xgenerator.jobs import threads
 from xgenerator.jobs.threads import Budget, allot, cgroup_quota, parse_cpu_max
-from tests.support import wait_for
 
 
 def test_allot_shares_the_cores_and_honours_a_request() -> None:
@@ -143,6 +143,22 @@ def test_a_torn_registry_starts_over(tmp_path: Path) -> None:
     budget = Budget(path, cores=2)
     with budget.share("a") as a:
         assert a.take().threads == 2
+
+
+def test_a_busy_machine_gets_one_thread_until_it_calms_down(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  1 2 3\nprocs_running 5\nprocs_blocked 0\n")  # 4 threads not ours
+    budget = Budget(tmp_path / "budget.json", cores=2, load_aware=True, stat=stat)
+    with budget.share("alone") as share:
+        assert share.take().threads == 1
+        stat.write_text("procs_running 1\n")  # only this job's thread runs now
+        counts = [share.take().threads for _ in range(10)]
+    assert counts[0] == 1 and counts[-1] == 2  # smoothed over the rounds, then every core
+    assert counts == sorted(counts)
+    configured = Budget(tmp_path / "other.json", cores=2, load_aware=False, stat=stat)
+    stat.write_text("procs_running 9\n")
+    with configured.share("alone") as share:
+        assert share.take().threads == 2  # cores given by the operator are the worker's own
 
 
 def test_without_a_budget_xgboost_decides() -> None:

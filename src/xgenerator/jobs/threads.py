@@ -107,12 +107,31 @@ def allot(cores: int, others: list[tuple[int, bool]], requested: int | None) -> 
     return 1
 
 
+def runnable_now(stat: Path = Path("/proc/stat")) -> int | None:
+    """Threads runnable on the machine at this instant (`procs_running`), None if unknown."""
+    try:
+        for line in stat.read_text().splitlines():
+            if line.startswith("procs_running "):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 @dataclass
 class Budget:
-    """The registry of one worker's running trainings (see the module docstring)."""
+    """The registry of one worker's running trainings (see the module docstring).
+
+    `load_aware`: the cores may be shared with other programs (the count was detected, not
+    configured), so a job also leaves the cores that other work keeps busy: OpenMP threads
+    spinning at barriers on a busy machine made a 2-thread training 7-14x slower than with
+    passive waiting, where one thread (no barriers at all) was the fastest of all.
+    """
 
     path: Path
     cores: int
+    load_aware: bool = False
+    stat: Path = Path("/proc/stat")  # where the machine's runnable threads are read
     # How long a new job waits for a running one to give threads back (one of its rounds);
     # past it the new job starts with one thread anyway.
     wait_s: float = 10.0
@@ -165,6 +184,7 @@ class Share:
     budget: Budget
     key: str
     requested: int | None
+    busy: float | None = None  # smoothed count of runnable threads that are not ours
 
     def take(self) -> Allotment:
         """The threads to use from now on, recorded as held; waits (bounded) while another job
@@ -182,6 +202,9 @@ class Share:
                 threads = allot(budget.cores, others, self.requested)
                 if threads is None and time.monotonic() >= deadline:
                     threads = 1
+                if threads is not None and budget.load_aware and self.requested is None:
+                    ours = int(mine["threads"]) + sum(t for t, _ in others)
+                    threads = min(threads, self._free_of_load(ours))
                 if threads is not None:
                     mine["threads"] = threads
                     return Allotment(
@@ -191,6 +214,16 @@ class Share:
                         cores=budget.cores,
                     )
             time.sleep(budget.poll_s)
+
+    def _free_of_load(self, ours: int) -> int:
+        """Cores not kept busy by other programs, from `procs_running` (which counts this
+        worker's training threads too, spinning or working) smoothed over the rounds."""
+        running = runnable_now(self.budget.stat)
+        if running is None:
+            return self.budget.cores
+        elsewhere = max(0, running - max(ours, 1))
+        self.busy = elsewhere if self.busy is None else 0.7 * self.busy + 0.3 * elsewhere
+        return max(1, self.budget.cores - round(self.busy))
 
 
 def _started(pid: int) -> str | None:

@@ -73,11 +73,19 @@ def submit_cleanup() -> str | None:
 def _install_thread_budget(**_: Any) -> None:
     # In the main process, before the pool forks: every pool process inherits the budget, so
     # the trainings this worker runs at once share its cores (jobs/threads.py).
+    # Cores given by the operator are taken as the worker's own; detected ones may be
+    # shared with other programs, whose load the trainings then leave alone.
     cores = settings.worker_threads or threads.available_cores()
     handle, path = tempfile.mkstemp(prefix="xgenerator-threads-", suffix=".json")
     os.close(handle)
-    threads.install(threads.Budget(Path(path), cores))
-    log.info("thread budget: %s cores shared by this worker's trainings (%s)", cores, path)
+    load_aware = settings.worker_threads is None
+    threads.install(threads.Budget(Path(path), cores, load_aware=load_aware))
+    log.info(
+        "thread budget: %s cores shared by this worker's trainings%s (%s)",
+        cores,
+        ", less what other programs keep busy" if load_aware else "",
+        path,
+    )
 
 
 @signals.worker_process_init.connect

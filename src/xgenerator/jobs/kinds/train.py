@@ -154,22 +154,25 @@ class _Hooks:
     runtime: Runtime
     checkpoint_every: int
     share: threads.Share | None = None
-    _in_use: int | None = None
+    _jobs: int | None = None  # trainings sharing the worker at the last count
 
     def threads(self) -> int | None:
         """The worker's thread budget decides; without one, the `nthread` parameter or
-        XGBoost's default. An event says so when the job shares the worker's cores, has its
-        `nthread` lowered, or changes its count (a lone job on all cores writes none)."""
+        XGBoost's default. An event says so when the job starts sharing the worker's cores
+        or has its `nthread` lowered, and whenever the number of trainings sharing them
+        changes (a lone job on all cores writes none; changes that follow the machine's
+        load alone are not events, they may come every few rounds)."""
         if self.share is None:
             return None
         got = self.share.take()
-        first = self._in_use is None
         requested = self.share.requested
-        if (not first and got.threads != self._in_use) or (
-            first and (got.jobs > 1 or (requested is not None and requested > got.threads))
-        ):
+        if self._jobs is None:
+            tell = got.jobs > 1 or (requested is not None and requested > got.threads)
+        else:
+            tell = got.jobs != self._jobs
+        if tell:
             self.runtime.event("threads", threads.describe(got, requested))
-        self._in_use = got.threads
+        self._jobs = got.jobs
         return got.threads
 
     def on_round(self, round: int, total: int, metrics: dict[str, float]) -> None:
