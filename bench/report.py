@@ -30,6 +30,9 @@ class Config:
     predict_model_rows: int
     predict_rounds: int
     predict_requests: int
+    realdata_rows: int  # 0: every row of each dataset
+    realdata_rounds: int
+    realdata_repeats: int
 
     @classmethod
     def make(cls, quick: bool) -> Config:
@@ -52,6 +55,9 @@ class Config:
                 predict_model_rows=5_000,
                 predict_rounds=20,
                 predict_requests=20,
+                realdata_rows=3_000,
+                realdata_rounds=20,
+                realdata_repeats=1,
             )
         return cls(
             quick=False,
@@ -72,6 +78,9 @@ class Config:
             predict_model_rows=100_000,
             predict_rounds=100,
             predict_requests=100,
+            realdata_rows=0,
+            realdata_rounds=200,
+            realdata_repeats=1,
         )
 
 

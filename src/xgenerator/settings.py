@@ -79,12 +79,15 @@ class Settings(BaseSettings):
 
     # Jobs one worker runs at once: `xgenerator worker` without --concurrency, and embedded mode
     worker_concurrency: int = Field(default=2, ge=1)
+    # Cores one worker's trainings share (jobs/threads.py); default: the CPUs it may run on
+    worker_threads: int | None = Field(default=None, ge=1)
     # Embedded mode
     redis_server: str | None = None
 
     # Retention (jobs/kinds/cleanup.py): finished jobs, their events and result artifacts are
-    # deleted this long after they finished; models stay until their owner deletes them. Datasets
-    # no job or model refers to are expired only when `retention_unused_dataset_days` is set.
+    # deleted this long after they finished; models stay until their owner deletes them.
+    # Datasets no job or model refers to are expired only when `retention_unused_dataset_days`
+    # is set.
     retention_succeeded_days: float = Field(default=90, gt=0)
     retention_failed_days: float = Field(default=30, gt=0)
     retention_cancelled_days: float = Field(default=30, gt=0)

@@ -56,6 +56,9 @@ class RecordingHooks:
     def checkpoint(self, booster: xgb.Booster, round: int) -> None:
         self.checkpoints[round] = booster_bytes(booster)
 
+    def threads(self) -> int | None:
+        return None
+
 
 @pytest.fixture
 def frame() -> pd.DataFrame:

@@ -129,6 +129,7 @@ def test_training_metric_every_k_rounds_leaves_the_model_unchanged(
         data.frame.iloc[val_idx],
         data.target[val_idx],
         sparse.params,
+        None,
     )
     log: dict[str, Any] = {}
     both = xgb.train(

@@ -60,6 +60,11 @@ class TrainHooks(Protocol):
         """Called every round; the booster is live, so serialize it now or not at all."""
         ...
 
+    def threads(self) -> int | None:
+        """OpenMP threads for what follows (None: the `nthread` parameter or XGBoost's
+        default); asked before the matrices and before every round, so it may change."""
+        ...
+
 
 @dataclass(frozen=True)
 class InitModel:
@@ -129,10 +134,11 @@ def train(
             )
         )
     try:
-        dtrain, dval = _matrices(x_train, y_train, x_val, y_val, params)
+        nthread = recorder.threads()
+        dtrain, dval = _matrices(x_train, y_train, x_val, y_val, params, nthread)
         recorder.train_eval = (dtrain, spec.eval_train_every)
         booster = xgb.train(
-            params,
+            params if nthread is None else {**params, "nthread": nthread},
             dtrain,
             num_boost_round=remaining,
             evals=[(dval, "validation")],
@@ -192,6 +198,27 @@ class _Recorder(xgb.callback.TrainingCallback):
         self.train_eval: tuple[xgb.DMatrix, int] | None = None
         self.history: list[dict[str, float]] = []
         self.hook_error: BaseException | None = None
+        self.nthread: int | None = None
+
+    def threads(self) -> int | None:
+        """The hooks' thread count, remembered as the one in use."""
+        if self.hooks is not None:
+            try:
+                self.nthread = self.hooks.threads()
+            except BaseException as exc:
+                self.hook_error = exc
+                raise
+        return self.nthread
+
+    def before_iteration(
+        self, model: xgb.Booster, epoch: int, evals_log: dict[str, dict[str, list[Any]]]
+    ) -> bool:
+        in_use = self.nthread
+        if in_use is not None:
+            wanted = self.threads()
+            if wanted is not None and wanted != in_use:
+                model.set_param({"nthread": wanted})  # XGBoost takes it between rounds
+        return False
 
     def after_iteration(
         self, model: xgb.Booster, epoch: int, evals_log: dict[str, dict[str, list[Any]]]
@@ -278,9 +305,10 @@ def _matrices(
     x_val: pd.DataFrame,
     y_val: np.ndarray[Any, Any],
     params: dict[str, object],
+    threads: int | None,
 ) -> tuple[xgb.DMatrix, xgb.DMatrix]:
     """QuantileDMatrix skips the raw float copy of the data; only `hist` can train on it."""
-    nthread = params.get("nthread", -1)
+    nthread = params.get("nthread", -1) if threads is None else threads
     if params["tree_method"] == "hist":
         max_bin = params.get("max_bin", 256)
         dtrain = xgb.QuantileDMatrix(

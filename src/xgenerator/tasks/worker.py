@@ -11,15 +11,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from celery import signals
 
 from xgenerator.context import Context, build_context
-from xgenerator.jobs import kinds, reconciler, runner
+from xgenerator.jobs import kinds, reconciler, runner, threads
 from xgenerator.jobs.kinds import cleanup
 from xgenerator.ops import heartbeats
 from xgenerator.settings import load_settings
@@ -76,6 +78,25 @@ def submit_cleanup() -> str | None:
     """Sent by `xgenerator beat`: submit the retention cleanup job (unless one is active)."""
     job = cleanup.schedule(context())
     return job.id if job is not None else None
+
+
+@signals.worker_init.connect
+def _install_thread_budget(**_: Any) -> None:
+    # In the main process, before the pool forks: every pool process inherits the budget, so
+    # the trainings this worker runs at once share its cores (jobs/threads.py).
+    # Cores given by the operator are taken as the worker's own; detected ones may be
+    # shared with other programs, whose load the trainings then leave alone.
+    cores = settings.worker_threads or threads.available_cores()
+    handle, path = tempfile.mkstemp(prefix="xgenerator-threads-", suffix=".json")
+    os.close(handle)
+    load_aware = settings.worker_threads is None
+    threads.install(threads.Budget(Path(path), cores, load_aware=load_aware))
+    log.info(
+        "thread budget: %s cores shared by this worker's trainings%s (%s)",
+        cores,
+        ", less what other programs keep busy" if load_aware else "",
+        path,
+    )
 
 
 @signals.worker_process_init.connect
@@ -156,6 +177,9 @@ def _remove_heartbeat(**_: Any) -> None:
     # After the pool stopped, in the main process: a worker that shut down cleanly leaves
     # no row behind (a killed one is noticed once its row is older than the timeout).
     _stop.set()
+    budget = threads.installed()
+    if budget is not None:
+        budget.path.unlink(missing_ok=True)
     if _heartbeat is None:
         return
     info, thread = _heartbeat

@@ -14,6 +14,7 @@ from xgenerator.context import Context
 from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Dataset, Job, Model, utcnow
 from xgenerator.errors import Forbidden, InvalidInput
+from xgenerator.jobs import threads
 from xgenerator.jobs.kinds import Outcome, register
 from xgenerator.jobs.queues import Queue
 from xgenerator.jobs.runtime import Runtime
@@ -158,6 +159,27 @@ class _Hooks:
 
     runtime: Runtime
     checkpoint_every: int
+    share: threads.Share | None = None
+    _jobs: int | None = None  # trainings sharing the worker at the last count
+
+    def threads(self) -> int | None:
+        """The worker's thread budget decides; without one, the `nthread` parameter or
+        XGBoost's default. An event says so when the job starts sharing the worker's cores
+        or has its `nthread` lowered, and whenever the number of trainings sharing them
+        changes (a lone job on all cores writes none; changes that follow the machine's
+        load alone are not events, they may come every few rounds)."""
+        if self.share is None:
+            return None
+        got = self.share.take()
+        requested = self.share.requested
+        if self._jobs is None:
+            tell = got.jobs > 1 or (requested is not None and requested > got.threads)
+        else:
+            tell = got.jobs != self._jobs
+        if tell:
+            self.runtime.event("threads", threads.describe(got, requested))
+        self._jobs = got.jobs
+        return got.threads
 
     def on_round(self, round: int, total: int, metrics: dict[str, float]) -> None:
         self.runtime.progress(
@@ -208,8 +230,9 @@ class TrainKind:
         runtime.progress(percent=0, message="loading data", force=True)
         frame = datasets.load_frame(context.store, dataset, columns=[*spec.features, spec.target])
         init = self._init(context, runtime, job, spec, frame, parent)
-        hooks = _Hooks(runtime, context.settings.checkpoint_every)
-        result = train(frame, spec, hooks, init=init)
+        with threads.registered(job.id, spec.params.get("nthread")) as share:
+            hooks = _Hooks(runtime, context.settings.checkpoint_every, share)
+            result = train(frame, spec, hooks, init=init)
         _report_screening(runtime, result)
         return self._register(context, job, runtime, dataset, parent, spec, result)
 

@@ -1,0 +1,295 @@
+"""The worker-wide thread budget: how many OpenMP threads each running training may use.
+
+A training alone on a worker uses every core the worker may use, with OpenMP's default
+(spinning) waits: passive waiting made a lone job 1.2-3x slower. Trainings running at once on
+one worker share those cores instead of oversubscribing them: two jobs x two spinning threads on
+two cores ran 10x slower than one thread each (docs/benchmarks.md). Each job asks for its
+share before its matrices and before every boosting round, so a job lowers its threads at its
+next round when another starts and raises them again when it finishes.
+
+The shared state is a small JSON file (`{key: {"pid", "started", "threads", "fixed"}}`) read
+and written under an exclusive `flock`, which the kernel releases when its holder dies; entries
+whose process no longer exists (same pid and start time) are dropped at every access, so a pool
+process killed mid-training frees its share by the others' next round. Nothing here knows about
+Celery: `tasks/worker.py` installs a budget in the worker's main process, before the pool forks.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def available_cores(cgroup_root: Path = CGROUP_ROOT) -> int:
+    """CPUs this process may run on (affinity), capped by a cgroup v2 `cpu.max` quota."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        count = os.cpu_count() or 1
+    quota = cgroup_quota(cgroup_root)
+    if quota is not None:
+        count = min(count, max(1, math.ceil(quota)))
+    return max(1, count)
+
+
+def cgroup_quota(
+    root: Path = CGROUP_ROOT, proc_cgroup: Path = Path("/proc/self/cgroup")
+) -> float | None:
+    """The tightest cgroup v2 CPU quota (in CPUs) on the way from this process's cgroup to the
+    root, or None without one (no cgroup v2, or `max` everywhere)."""
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    relative = next((line[3:] for line in lines if line.startswith("0::")), None)
+    if relative is None:
+        return None
+    quotas = []
+    directory = root / relative.lstrip("/")
+    while True:
+        quota = parse_cpu_max(directory / "cpu.max")
+        if quota is not None:
+            quotas.append(quota)
+        if directory == root or root not in directory.parents:
+            break
+        directory = directory.parent
+    return min(quotas) if quotas else None
+
+
+def parse_cpu_max(path: Path) -> float | None:
+    """`cpu.max` holds "QUOTA PERIOD" in microseconds, or "max PERIOD" for no limit."""
+    try:
+        fields = path.read_text().split()
+    except OSError:
+        return None
+    if len(fields) != 2 or fields[0] == "max":
+        return None
+    quota, period = float(fields[0]), float(fields[1])
+    return quota / period if period > 0 else None
+
+
+@dataclass(frozen=True)
+class Allotment:
+    """One job's threads, and the state of the budget right after it took them."""
+
+    threads: int
+    jobs: int  # trainings registered on the worker, this one included
+    held: int  # threads held by all of them, this job's included
+    cores: int
+
+
+def allot(cores: int, others: list[tuple[int, bool]], requested: int | None) -> int | None:
+    """Threads for one job given the `(threads, fixed)` each other job holds; None: wait,
+    another job is about to give threads back (it holds more than its share and adapts).
+
+    An equal share of the cores, never more than the others leave free, and at least one (a
+    worker running more trainings than it has cores gives each a single thread, which never
+    spin-waits). A user's explicit `nthread` is honoured up to the cores.
+    """
+    if requested is not None and requested > 0:
+        return min(requested, cores)
+    fair = max(1, cores // (len(others) + 1))
+    room = cores - sum(threads for threads, _ in others)
+    if room >= 1:
+        return min(fair, room)
+    if any(threads > fair and not fixed for threads, fixed in others):
+        return None
+    return 1
+
+
+def runnable_now(stat: Path = Path("/proc/stat")) -> int | None:
+    """Threads runnable on the machine at this instant (`procs_running`), None if unknown."""
+    try:
+        for line in stat.read_text().splitlines():
+            if line.startswith("procs_running "):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+@dataclass
+class Budget:
+    """The registry of one worker's running trainings (see the module docstring).
+
+    `load_aware`: the cores may be shared with other programs (the count was detected, not
+    configured), so a job also leaves the cores that other work keeps busy: OpenMP threads
+    spinning at barriers on a busy machine made a 2-thread training 7-14x slower than with
+    passive waiting, where one thread (no barriers at all) was the fastest of all.
+    """
+
+    path: Path
+    cores: int
+    load_aware: bool = False
+    stat: Path = Path("/proc/stat")  # where the machine's runnable threads are read
+    # How long a new job waits for a running one to give threads back (one of its rounds);
+    # past it the new job starts with one thread anyway.
+    wait_s: float = 10.0
+    poll_s: float = 0.01
+
+    @contextmanager
+    def _entries(self) -> Iterator[dict[str, Any]]:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            raw = b""
+            while chunk := os.read(fd, 65536):
+                raw += chunk
+            try:
+                stored: dict[str, Any] = json.loads(raw) if raw else {}
+            except ValueError:  # a writer died mid-write: start over, the live jobs re-register
+                stored = {}
+            entries = {k: v for k, v in stored.items() if _alive(v)}
+            yield entries
+            data = json.dumps(entries).encode()
+            if data != raw:
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.ftruncate(fd, 0)
+                os.write(fd, data)
+        finally:
+            os.close(fd)  # releases the lock
+
+    @contextmanager
+    def share(self, key: str, requested: int | None = None) -> Iterator[Share]:
+        """Register a training under `key` for the duration of the block."""
+        fixed = requested is not None and requested > 0
+        with self._entries() as entries:
+            entries[key] = _registration(0, fixed)
+        try:
+            yield Share(self, key, requested if fixed else None)
+        finally:
+            with self._entries() as entries:
+                entries.pop(key, None)
+
+    def snapshot(self) -> dict[str, int]:
+        """Threads held per registered job (for tests and diagnostics)."""
+        with self._entries() as entries:
+            return {key: int(entry["threads"]) for key, entry in entries.items()}
+
+
+@dataclass
+class Share:
+    """One registered training's view of the budget."""
+
+    budget: Budget
+    key: str
+    requested: int | None
+    busy: float | None = None  # smoothed count of runnable threads that are not ours
+
+    def take(self) -> Allotment:
+        """The threads to use from now on, recorded as held; waits (bounded) while another job
+        still holds threads it is about to give back."""
+        budget = self.budget
+        deadline = time.monotonic() + budget.wait_s
+        while True:
+            with budget._entries() as entries:
+                mine = entries.setdefault(self.key, _registration(0, self.requested is not None))
+                others = [
+                    (int(e["threads"]), bool(e["fixed"]))
+                    for k, e in entries.items()
+                    if k != self.key
+                ]
+                threads = allot(budget.cores, others, self.requested)
+                if threads is None and time.monotonic() >= deadline:
+                    threads = 1
+                if threads is not None and budget.load_aware and self.requested is None:
+                    ours = int(mine["threads"]) + sum(t for t, _ in others)
+                    threads = min(threads, self._free_of_load(ours))
+                if threads is not None:
+                    mine["threads"] = threads
+                    return Allotment(
+                        threads=threads,
+                        jobs=len(entries),
+                        held=threads + sum(t for t, _ in others),
+                        cores=budget.cores,
+                    )
+            time.sleep(budget.poll_s)
+
+    def _free_of_load(self, ours: int) -> int:
+        """Cores not kept busy by other programs, from `procs_running` (which counts this
+        worker's training threads too, spinning or working) smoothed over the rounds."""
+        running = runnable_now(self.budget.stat)
+        if running is None:
+            return self.budget.cores
+        elsewhere = max(0, running - max(ours, 1))
+        self.busy = elsewhere if self.busy is None else 0.7 * self.busy + 0.3 * elsewhere
+        return max(1, self.budget.cores - round(self.busy))
+
+
+def _started(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot, from /proc), so that a pid reused by
+    a new process is not mistaken for the one that registered; "" where /proc is absent and
+    None when the process does not exist."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None if Path("/proc/self/stat").exists() else _exists(pid)
+    except OSError:
+        return _exists(pid)
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _exists(pid: int) -> str | None:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # exists, owned by someone else
+        return ""
+    return ""
+
+
+def _alive(entry: dict[str, Any]) -> bool:
+    return _started(int(entry["pid"])) == entry.get("started")
+
+
+def _registration(threads: int, fixed: bool) -> dict[str, Any]:
+    pid = os.getpid()
+    return {"pid": pid, "started": _started(pid), "threads": threads, "fixed": fixed}
+
+
+_installed: Budget | None = None
+
+
+def install(budget: Budget | None) -> None:
+    """Set this process's budget (inherited by the processes it forks afterwards)."""
+    global _installed
+    _installed = budget
+
+
+def installed() -> Budget | None:
+    """The worker's budget; None outside a worker (then XGBoost picks its own threads)."""
+    return _installed
+
+
+@contextmanager
+def registered(key: str, requested: object = None) -> Iterator[Share | None]:
+    """Register a training with the installed budget for the block; None without one."""
+    budget = _installed
+    if budget is None:
+        yield None
+        return
+    with budget.share(key, requested if isinstance(requested, int) else None) as share:
+        yield share
+
+
+def describe(allotment: Allotment, requested: int | None) -> str:
+    """The event message for a job's thread count (it says why, and what it shares)."""
+    n = allotment.threads
+    text = (
+        f"training on {n} thread{'s' if n != 1 else ''}: {allotment.jobs} training job(s) on "
+        f"this worker hold {allotment.held} threads for its {allotment.cores} cores"
+    )
+    if requested is not None and requested > n:
+        text += f" (nthread={requested} lowered to the worker's cores)"
+    return text

@@ -1,0 +1,190 @@
+"""The worker-wide thread budget (jobs/threads.py): shares, waits, dead processes, cgroups."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import wait_for
+from xgenerator.jobs import threads
+from xgenerator.jobs.threads import Budget, allot, cgroup_quota, parse_cpu_max
+
+
+def test_allot_shares_the_cores_and_honours_a_request() -> None:
+    assert allot(4, [], None) == 4  # alone: every core
+    assert allot(4, [(0, False)], None) == 2  # the other has not started: its half is kept
+    assert allot(4, [(2, False), (1, False)], None) == 1
+    assert allot(2, [(1, False), (1, False)], None) == 1  # more jobs than cores: one each
+    assert allot(2, [(2, False)], None) is None  # wait: the other gives one back next round
+    assert allot(2, [(2, True)], None) == 1  # a user's nthread never shrinks: do not wait
+    assert allot(2, [(1, False)], 8) == 2  # a request is honoured up to the cores
+    assert allot(4, [(4, False)], 1) == 1
+
+
+def run_jobs(budget: Budget, starts: list[float], rounds: int) -> list[tuple[str, int, int]]:
+    """Simulated trainings (threads of this process), each taking its share every round:
+    (job, threads taken, threads held by all jobs right after)."""
+    seen: list[tuple[str, int, int]] = []
+    lock = threading.Lock()
+
+    def job(name: str, delay: float) -> None:
+        time.sleep(delay)
+        with budget.share(name) as share:
+            for _ in range(rounds):
+                got = share.take()
+                held = sum(budget.snapshot().values())
+                with lock:
+                    seen.append((name, got.threads, max(held, got.held)))
+                time.sleep(0.002)
+
+    workers = [
+        threading.Thread(target=job, args=(f"job{i}", delay)) for i, delay in enumerate(starts)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return seen
+
+
+def test_concurrent_jobs_never_hold_more_threads_than_cores(tmp_path: Path) -> None:
+    budget = Budget(tmp_path / "budget.json", cores=4)
+    seen = run_jobs(budget, starts=[0.0, 0.02, 0.04, 0.06], rounds=40)
+    assert max(held for _, _, held in seen) <= 4
+    by_job = {name: [n for job, n, _ in seen if job == name] for name, _, _ in seen}
+    assert by_job["job0"][0] == 4  # alone at first: every core
+    assert min(by_job["job0"]) == 1  # lowered while all four ran
+    assert budget.snapshot() == {}  # everyone left
+
+
+def test_a_job_gets_its_threads_back_when_the_other_leaves(tmp_path: Path) -> None:
+    budget = Budget(tmp_path / "budget.json", cores=2)
+    with budget.share("a") as a:
+        assert a.take().threads == 2
+        with budget.share("b") as b:
+            assert a.take().threads == 1  # a's next round
+            got = b.take()
+            assert (got.threads, got.jobs, got.held) == (1, 2, 2)
+        assert a.take().threads == 2
+
+
+def test_a_new_job_waits_for_a_running_one_to_give_threads_back(tmp_path: Path) -> None:
+    budget = Budget(tmp_path / "budget.json", cores=2, wait_s=30)
+    with budget.share("a") as a:
+        assert a.take().threads == 2
+        with budget.share("b") as b:
+            result: list[int] = []
+            taker = threading.Thread(target=lambda: result.append(b.take().threads))
+            taker.start()
+            time.sleep(0.2)
+            assert result == []  # b waits: a still holds both cores
+            assert a.take().threads == 1
+            taker.join(5)
+            assert result == [1]
+            assert sum(budget.snapshot().values()) == 2
+
+
+def test_the_wait_is_bounded(tmp_path: Path) -> None:
+    budget = Budget(tmp_path / "budget.json", cores=2, wait_s=0.1)
+    with budget.share("a") as a, budget.share("b") as b:
+        a.take()  # one thread (b is registered); then a stuck job holding two:
+        entries = json.loads((tmp_path / "budget.json").read_text())
+        entries["a"]["threads"] = 2
+        (tmp_path / "budget.json").write_text(json.dumps(entries))
+        started = time.monotonic()
+        assert b.take().threads == 1  # a never came back: one thread after the bound
+        assert time.monotonic() - started < 5
+
+
+def test_a_killed_process_frees_its_share(tmp_path: Path) -> None:
+    path = tmp_path / "budget.json"
+    probe = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from xgenerator.jobs.threads import Budget\n"
+        f"budget = Budget(Path({str(path)!r}), cores=2)\n"
+        "with budget.share('doomed') as share:\n"
+        "    share.take()\n"
+        "    print('holding', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", probe], stdout=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "holding"
+        budget = Budget(path, cores=2)
+        assert budget.snapshot() == {"doomed": 2}
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    assert budget.snapshot() == {}
+    with budget.share("next") as share:
+        assert share.take().threads == 2
+
+
+def test_a_reused_pid_is_not_the_registered_process(tmp_path: Path) -> None:
+    path = tmp_path / "budget.json"
+    stale = {"pid": os.getpid(), "started": "1", "threads": 2, "fixed": False}
+    path.write_text(json.dumps({"old-job": stale}))
+    assert Budget(path, cores=2).snapshot() == {}
+
+
+def test_a_torn_registry_starts_over(tmp_path: Path) -> None:
+    path = tmp_path / "budget.json"
+    path.write_text('{"half": {"pid": ')
+    budget = Budget(path, cores=2)
+    with budget.share("a") as a:
+        assert a.take().threads == 2
+
+
+def test_a_busy_machine_gets_one_thread_until_it_calms_down(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  1 2 3\nprocs_running 5\nprocs_blocked 0\n")  # 4 threads not ours
+    budget = Budget(tmp_path / "budget.json", cores=2, load_aware=True, stat=stat)
+    with budget.share("alone") as share:
+        assert share.take().threads == 1
+        stat.write_text("procs_running 1\n")  # only this job's thread runs now
+        counts = [share.take().threads for _ in range(10)]
+    assert counts[0] == 1 and counts[-1] == 2  # smoothed over the rounds, then every core
+    assert counts == sorted(counts)
+    configured = Budget(tmp_path / "other.json", cores=2, load_aware=False, stat=stat)
+    stat.write_text("procs_running 9\n")
+    with configured.share("alone") as share:
+        assert share.take().threads == 2  # cores given by the operator are the worker's own
+
+
+def test_without_a_budget_xgboost_decides() -> None:
+    threads.install(None)
+    with threads.registered("job", 3) as share:
+        assert share is None
+
+
+def test_cgroup_v2_quota(tmp_path: Path) -> None:
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert parse_cpu_max(tmp_path / "cpu.max") is None
+    nested = tmp_path / "system.slice" / "worker.scope"
+    nested.mkdir(parents=True)
+    (tmp_path / "system.slice" / "cpu.max").write_text("300000 100000\n")
+    (nested / "cpu.max").write_text("150000 100000\n")
+    proc = tmp_path / "proc-cgroup"
+    proc.write_text("0::/system.slice/worker.scope\n")
+    assert cgroup_quota(tmp_path, proc) == pytest.approx(1.5)
+    proc.write_text("4:memory:/x\n")  # cgroup v1 only
+    assert cgroup_quota(tmp_path, proc) is None
+    assert threads.available_cores() >= 1
+    assert threads.available_cores() <= len(os.sched_getaffinity(0))
+
+
+def test_jobs_starting_together_split_the_cores(tmp_path: Path) -> None:
+    budget = Budget(tmp_path / "budget.json", cores=2)
+    seen = run_jobs(budget, starts=[0.0, 0.0], rounds=30)
+    assert max(held for _, _, held in seen) <= 2
+    wait_for(lambda: budget.snapshot() == {}, 5, what="both jobs to leave")
