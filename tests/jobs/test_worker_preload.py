@@ -10,11 +10,14 @@ import sys
 KIND_MODULES = ("noop", "train", "predict_batch", "process", "report", "cleanup")
 
 
-def test_importing_the_worker_loads_every_job_kind() -> None:
+def test_building_the_worker_loads_every_job_kind() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("XGEN_")}
     env["XGEN_BROKER_URL"] = "redis://127.0.0.1:1/0"  # never contacted by an import
     probe = (
-        "import sys, xgenerator.tasks.worker\n"
+        "import sys\n"
+        "from xgenerator.settings import load_settings\n"
+        "from xgenerator.tasks.worker import Worker\n"
+        "Worker(load_settings())\n"
         f"print(','.join(m for m in {KIND_MODULES!r}"
         " if 'xgenerator.jobs.kinds.' + m in sys.modules))"
     )

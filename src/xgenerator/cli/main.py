@@ -161,7 +161,7 @@ def worker(
     ]
     if hostname:
         argv += ["--hostname", hostname]
-    main(argv, beat=beat)
+    main(settings, argv, beat=beat)
 
 
 @cli.command(name="beat")
@@ -176,10 +176,10 @@ def beat_command(loglevel: Annotated[str, typer.Option()] = "INFO") -> None:
             err=True,
         )
         raise typer.Exit(2)
-    from xgenerator.tasks.worker import app
+    from xgenerator.tasks.app import make_celery
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app.start(argv=["beat", "--loglevel", loglevel])
+    make_celery(settings).start(argv=["beat", "--loglevel", loglevel])
 
 
 @cli.command()
