@@ -35,7 +35,9 @@ from xgenerator.settings import Settings
 log = logging.getLogger(__name__)
 
 UNLIMITED_PATHS = frozenset({"/health", "/status", "/metrics"})
-TRAIN_ROUTES = frozenset({("POST", "/train"), ("POST", "/models/{model_id}/retrain")})
+TRAIN_ROUTES = frozenset(
+    {("POST", "/train"), ("POST", "/cv"), ("POST", "/models/{model_id}/retrain")}
+)
 DELETE_ROUTES = frozenset({("DELETE", "/jobs/{job_id}")})
 SIGNUP_ROUTES = frozenset({("POST", "/users")})
 

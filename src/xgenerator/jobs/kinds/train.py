@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 import xgboost as xgb
@@ -20,6 +20,7 @@ from xgenerator.jobs.runtime import Runtime
 from xgenerator.ml import bundle, params
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.prepare import Encoding, fresh_encoding
+from xgenerator.ml.selection import Excluded
 from xgenerator.ml.train import EVAL_TRAIN_EVERY, InitModel, TrainResult, TrainSpec, train
 from xgenerator.models.repository import CACHE
 from xgenerator.models.repository import get_owned as get_model
@@ -151,6 +152,23 @@ def _kind(dataset: Dataset, column: str) -> str:
     return next(str(c["kind"]) for c in dataset.schema["columns"] if c["name"] == column)
 
 
+def train_spec(cfg: dict[str, Any]) -> TrainSpec:
+    """The `ml.train` spec of a checked training request (a job's config)."""
+    return TrainSpec(
+        task_type=cfg["task_type"],
+        target=cfg["target"],
+        features=cfg["features"],
+        params=cfg["xgb_params"],
+        num_boost_round=cfg["num_boost_round"],
+        early_stopping_rounds=cfg.get("early_stopping_rounds"),
+        test_size=cfg.get("test_size") or 0.2,
+        eval_train_every=cfg.get("eval_train_every", EVAL_TRAIN_EVERY),
+        # jobs submitted before the exclusion rules existed used their features as given
+        features_forced=cfg.get("features_forced", True),
+        max_category_levels=cfg.get("max_category_levels"),
+    )
+
+
 @dataclass
 class _Hooks:
     """Adapts the job runtime to the training callback of `ml.train`."""
@@ -184,19 +202,7 @@ class TrainKind:
 
     def run(self, context: Context, job: Job, runtime: Runtime) -> Outcome:
         cfg = job.config
-        spec = TrainSpec(
-            task_type=cfg["task_type"],
-            target=cfg["target"],
-            features=cfg["features"],
-            params=cfg["xgb_params"],
-            num_boost_round=cfg["num_boost_round"],
-            early_stopping_rounds=cfg.get("early_stopping_rounds"),
-            test_size=cfg.get("test_size") or 0.2,
-            eval_train_every=cfg.get("eval_train_every", EVAL_TRAIN_EVERY),
-            # jobs submitted before the exclusion rules existed used their features as given
-            features_forced=cfg.get("features_forced", True),
-            max_category_levels=cfg.get("max_category_levels"),
-        )
+        spec = train_spec(cfg)
         with context.db.session() as session:
             dataset = datasets.get_owned(session, job.user_id, cfg["dataset_id"])
             parent = (
@@ -209,8 +215,8 @@ class TrainKind:
         init = self._init(context, runtime, job, spec, frame, parent)
         hooks = _Hooks(runtime, context.settings.checkpoint_every)
         result = train(frame, spec, hooks, init=init)
-        _report_screening(runtime, result)
-        return self._register(context, job, runtime, dataset, parent, spec, result)
+        report_screening(runtime, result)
+        return self.register_model(context, job, runtime, dataset, parent, spec, result, frame)
 
     def _init(
         self,
@@ -250,7 +256,7 @@ class TrainKind:
             )
         return None
 
-    def _register(
+    def register_model(
         self,
         context: Context,
         job: Job,
@@ -259,7 +265,11 @@ class TrainKind:
         parent: Model | None,
         spec: TrainSpec,
         result: TrainResult,
+        frame: pd.DataFrame,
     ) -> Outcome:
+        """Store the model file and build the model row, committed with the job's success.
+
+        `frame` is the training data: a sample of it gives the model's SHAP importance."""
         packed = ModelBundle(
             booster=result.booster,
             task_type=spec.task_type,
@@ -307,7 +317,17 @@ class TrainKind:
         )
 
 
-def _report_screening(runtime: Runtime, result: TrainResult) -> None:
+class Screened(Protocol):
+    """What training (or cross-validation) left out."""
+
+    @property
+    def excluded(self) -> list[Excluded]: ...
+
+    @property
+    def dropped_rows(self) -> dict[str, int]: ...
+
+
+def report_screening(runtime: Runtime, result: Screened) -> None:
     """Nothing is left out silently: an event for columns and for rows the model did not use."""
     if result.excluded:
         listed = "; ".join(f"{e.name} ({e.reason}: {e.detail})" for e in result.excluded)
