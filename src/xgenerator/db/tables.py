@@ -165,6 +165,8 @@ class Model(Base):
     # what training left out: [{name, reason, detail}] and {"missing_target": rows}
     excluded_features: Mapped[list[Any] | None]
     dropped_rows: Mapped[dict[str, Any] | None]
+    # {"shap": {"values": {column: mean |contribution|}, "rows": sample size}}, at training
+    importance: Mapped[dict[str, Any] | None]
     dataset_id: Mapped[str | None] = mapped_column(String(32))
     parent_model_id: Mapped[str | None] = mapped_column(String(32))
     row_count: Mapped[int] = mapped_column(BigInteger)

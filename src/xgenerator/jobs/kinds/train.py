@@ -17,7 +17,7 @@ from xgenerator.errors import Forbidden, InvalidInput
 from xgenerator.jobs.kinds import Outcome, register
 from xgenerator.jobs.queues import Queue
 from xgenerator.jobs.runtime import Runtime
-from xgenerator.ml import bundle, params
+from xgenerator.ml import bundle, explain, params
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.prepare import Encoding, fresh_encoding
 from xgenerator.ml.selection import Excluded
@@ -277,6 +277,9 @@ class TrainKind:
             features=result.features,
             labels=result.labels,
         )
+        # the SHAP summary, on a sample of the rows the model learned from
+        learned = frame[frame[spec.target].notna()]
+        shap = explain.shap_importance(result.booster, result.features, learned, seed=spec.seed)
         key = context.store.new_key("models", ".ubj")
         context.store.put_bytes(key, bundle.dumps(packed))
         model = Model(
@@ -294,6 +297,7 @@ class TrainKind:
             labels=result.labels.classes if result.labels else None,
             excluded_features=[e.to_dict() for e in result.excluded],
             dropped_rows=result.dropped_rows,
+            importance={"shap": shap},
             dataset_id=dataset.id,
             parent_model_id=parent.id if parent else None,
             row_count=dataset.row_count,
