@@ -30,6 +30,13 @@ class Config:
     predict_model_rows: int
     predict_rounds: int
     predict_requests: int
+    explain_model_rows: int = 100_000
+    explain_rounds: int = 100
+    explain_repeats: int = 10
+    cv_rows: int = 100_000
+    cv_rounds: int = 50
+    cv_folds: int = 5
+    cv_repeats: int = 3
 
     @classmethod
     def make(cls, quick: bool) -> Config:
@@ -52,6 +59,13 @@ class Config:
                 predict_model_rows=5_000,
                 predict_rounds=20,
                 predict_requests=20,
+                explain_model_rows=5_000,
+                explain_rounds=20,
+                explain_repeats=3,
+                cv_rows=5_000,
+                cv_rounds=10,
+                cv_folds=3,
+                cv_repeats=1,
             )
         return cls(
             quick=False,

@@ -172,3 +172,14 @@ def test_batch_contribution_columns_equal_online_explanations(target: str) -> No
     for name in names:
         expected = [row[name] for row in online]
         np.testing.assert_allclose(result[f"contribution_{name}"], expected, rtol=1e-6)
+
+
+def test_a_big_model_summarizes_fewer_rows() -> None:
+    frame = make_frame(400)
+    bundle = fit(frame, "classification", "digit", FEATURES)  # 15 rounds x 3 classes
+    full = shap_importance(bundle.booster, bundle.features, frame)
+    assert full["rows"] == 400
+    capped = shap_importance(bundle.booster, bundle.features, frame, max_tree_rows=45 * 150)
+    assert capped["rows"] == 150
+    floor = shap_importance(bundle.booster, bundle.features, frame, max_tree_rows=45)
+    assert floor["rows"] == 100  # never fewer than SHAP_MIN_ROWS

@@ -29,6 +29,11 @@ GET_SCORE_TYPES = ("gain", "total_gain", "weight", "cover", "total_cover")
 SHAP_SAMPLE_ROWS = 2_000
 # rows x classes x (model columns + 1) contributions held at once by `shap_importance`
 SHAP_SAMPLE_VALUES = 20_000_000
+# rows x trees walked by `shap_importance`: TreeSHAP costs ~25 µs per row and depth-6 tree
+# here (bench/explain.py), so this keeps the summary near a few seconds however many rounds;
+# never fewer than SHAP_MIN_ROWS rows, though
+SHAP_SAMPLE_TREE_ROWS = 100_000
+SHAP_MIN_ROWS = 100
 
 
 def bias_key(features: Sequence[Feature]) -> str:
@@ -91,15 +96,21 @@ def shap_importance(
     *,
     max_rows: int = SHAP_SAMPLE_ROWS,
     max_values: int = SHAP_SAMPLE_VALUES,
+    max_tree_rows: int = SHAP_SAMPLE_TREE_ROWS,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Mean |contribution| per feature over at most `max_rows` of `rows` (a seeded sample),
     averaged over the classes of a multi-class model; ``{"values": {...}, "rows": n}``.
 
-    A model with many classes and columns gets fewer rows, so that the contributions held
-    at once stay under `max_values` (a 1,000-class model would otherwise need gigabytes)."""
-    width = _n_classes(booster) * (sum(len(f.columns) for f in features) + 1)
-    max_rows = max(1, min(max_rows, max_values // width))
+    A big model gets fewer rows (at least SHAP_MIN_ROWS): rows x trees stays under
+    `max_tree_rows`, so the summary never costs more than a fraction of a long training,
+    and the contributions held at once stay under `max_values` (a 1,000-class model would
+    otherwise need gigabytes)."""
+    classes = _n_classes(booster)
+    width = classes * (sum(len(f.columns) for f in features) + 1)
+    trees = max(1, booster.num_boosted_rounds() * classes)
+    by_trees = max(SHAP_MIN_ROWS, max_tree_rows // trees)
+    max_rows = max(1, min(max_rows, by_trees, max_values // width))
     if len(rows) > max_rows:
         rows = rows.sample(n=max_rows, random_state=seed)
     values = contributions(booster, features, to_model_frame(rows, features))
