@@ -95,3 +95,8 @@ def test_explain_importance_and_batch(
     assert client.post(url, headers=auth(user), json={"rows": rows * 2}).status_code == 200
     too_big = client.post(url, headers=auth(user), json={"rows": rows * 2, "explain": True})
     assert too_big.status_code == 413, too_big.text
+    assert too_big.json()["details"] == {"limit": 20, "values": 4 * 2 * 6}
+    context.settings = context.settings.model_copy(update={"max_explain_rows": 1})
+    assert client.post(url, headers=auth(user), json={"rows": rows[:1], "explain": True}).is_success
+    too_long = client.post(url, headers=auth(user), json={"rows": rows, "explain": True})
+    assert too_long.status_code == 413 and too_long.json()["details"] == {"limit": 1, "rows": 2}

@@ -93,6 +93,12 @@ async def predict_rows(
             f"at most {limit} rows per request; use a batch prediction job",
             {"limit": limit, "rows": len(records)},
         )
+    if body.explain and len(records) > context.settings.max_explain_rows:
+        raise PayloadTooLarge(
+            f"at most {context.settings.max_explain_rows} rows per request with explain; "
+            "use a batch prediction job with explain",
+            {"limit": context.settings.max_explain_rows, "rows": len(records)},
+        )
     loaded = await run_in_threadpool(registry.CACHE.load, context.store, model)
     values = len(records) * max(1, len(loaded.labels.classes) if loaded.labels else 1)
     if body.explain:  # a contribution per feature (and the bias) per row, per class
