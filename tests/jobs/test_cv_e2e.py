@@ -38,8 +38,16 @@ def test_cv_with_refit(client: TestClient, context: Context, worker: WorkerProce
     user = create_user(client)
     frame = classification_frame(300)
     dataset_id = upload(client, user, frame).json()["dataset_id"]
+    # a learning rate of 1 overfits within a few rounds: early stopping ends well before 40
     job_id = submit_cv(
-        client, user, dataset_id, 12, folds=3, refit=True, xgb_params={"max_depth": 3}
+        client,
+        user,
+        dataset_id,
+        40,
+        folds=3,
+        refit=True,
+        early_stopping_rounds=2,
+        xgb_params={"max_depth": 6, "eta": 1.0},
     )
     final = wait_final(client, user, job_id)
     assert final["status"] == "succeeded", final
@@ -47,12 +55,13 @@ def test_cv_with_refit(client: TestClient, context: Context, worker: WorkerProce
     result = final["result"]
     assert result["folds"] == 3 and result["rows"] == 300
     history = result["history"]
-    assert [h["round"] for h in history] == list(range(1, 13))
+    assert [h["round"] for h in history] == list(range(1, len(history) + 1))
+    assert len(history) < 40
     keys = {"validation-logloss-mean", "validation-logloss-std", "train-logloss-mean"}
     assert keys <= set(history[0])
     losses = [h["validation-logloss-mean"] for h in history]
     assert result["best_metric"] == "validation-logloss-mean" and result["maximize"] is False
-    assert result["best_round"] == int(np.argmin(losses)) + 1
+    assert result["best_round"] == int(np.argmin(losses)) + 1 == len(history)
     assert result["best"] == history[result["best_round"] - 1]
     assert all(h["validation-logloss-std"] >= 0 for h in history)
     # the rounds streamed into the job's progress as they came
@@ -62,6 +71,7 @@ def test_cv_with_refit(client: TestClient, context: Context, worker: WorkerProce
     assert model_id == final["model_id"] and models_of(context, job_id) == 1
     model = client.get(f"/models/{model_id}", headers=auth(user)).json()
     assert model["num_boost_round"] == result["best_round"]
+    assert model["history"] == history  # not the rounds early stopping ran past the best
     assert (
         model["metrics"]["validation-logloss-mean"]
         == history[result["best_round"] - 1]["validation-logloss-mean"]

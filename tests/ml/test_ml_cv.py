@@ -129,3 +129,37 @@ def test_bad_folds() -> None:
     with pytest.raises(TrainingFailed) as info:
         cross_validate(rare, spec("classification", "yes_no"), 3)
     assert info.value.details == {"smallest_class_rows": 2}
+
+
+def test_early_stopping_cuts_the_history_at_the_best_round_like_xgboost_cv() -> None:
+    frame = make_frame(240)
+    s = TrainSpec(
+        task_type="regression",
+        target="value",
+        features=FEATURES,
+        params={**FAST, "eta": 0.9, "max_depth": 6},
+        num_boost_round=200,
+        early_stopping_rounds=3,
+        seed=7,
+    )
+    hooks = RecordingHooks()
+    result = cross_validate(frame, s, 3, hooks)
+    from xgenerator.ml.prepare import prepare
+
+    data = prepare(frame, s, None)
+    dall = xgb.DMatrix(data.frame, label=data.target, enable_categorical=True)
+    params = {"tree_method": "hist", "seed": 7, **s.params}
+    params.update(objective="reg:squarederror", eval_metric="rmse")
+    expected = xgb.cv(
+        params,
+        dall,
+        200,
+        folds=fold_indices(240, 3, 7),
+        early_stopping_rounds=3,
+        as_pandas=False,
+    )
+    means = cast(dict[str, list[float]], expected)["test-rmse-mean"]
+    assert len(result.history) == len(means) < 200
+    assert len(hooks.rounds) == len(means) + 3  # the rounds run past the best, then cut
+    assert result.best_round == len(means)
+    np.testing.assert_allclose([h["validation-rmse-mean"] for h in result.history], means)

@@ -7,7 +7,10 @@ exactly as for training (`ml.prepare`), so a refit model is the model a training
 
 Folds are stratified by class for classification (scikit-learn's StratifiedKFold, shuffled
 with the request seed), plain shuffled KFold for regression, and GroupKFold when the caller
-passes group labels (ranking: a query's rows are never split across folds).
+passes group labels (ranking: a query's rows are never split across folds). For ranking, the
+fold matrices will also need their query ids, which `xgboost.cv`'s own slicing refuses to
+carry (`DMatrix.slice` without `allow_groups`): that objective needs its fold matrices built
+here, per fold, when ranking lands.
 
 History keys follow the training history's: ``train-<metric>-mean``, ``train-<metric>-std``,
 ``validation-<metric>-mean`` and ``validation-<metric>-std`` (XGBoost's own `cv` says ``test``).

@@ -71,10 +71,15 @@ class CVKind:
         with context.db.session() as session:
             dataset = datasets.get_owned(session, job.user_id, cfg["dataset_id"])
         runtime.progress(percent=0, message="loading data", force=True)
-        columns = [*spec.features, spec.target]
+        # ranking (a query id column): folds by group, a query never split across two
+        group_column = cfg.get("group_column")
+        columns = [*spec.features, spec.target, *([group_column] if group_column else [])]
         frame = datasets.load_frame(context.store, dataset, columns=columns)
+        groups = frame[group_column].to_numpy() if group_column else None
         share = CV_SHARE if cfg["refit"] else 100.0
-        result = cross_validate(frame, spec, cfg["folds"], _Hooks(runtime, share))
+        result = cross_validate(frame, spec, cfg["folds"], _Hooks(runtime, share), groups=groups)
+        # early stopping ran a few rounds past the best: the model's history ends at the best
+        runtime.restore_history(result.history)
         summary = _summary(result)
         report_screening(runtime, result)
         if not cfg["refit"]:
