@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.jobs.test_training_e2e import wait_final
 from tests.jobs.test_worker_behaviour import SLOW, job, models_of
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload, wait_for
 from xgenerator.context import Context
+from xgenerator.errors import InvalidInput
+from xgenerator.jobs import service
 
 
 def submit_cv(
@@ -129,3 +132,22 @@ def test_cancel_a_running_cv(client: TestClient, context: Context, worker: Worke
     assert final["status"] == "cancelled"
     assert final["progress"]["round"] < 3000
     assert final["model_id"] is None and models_of(context, job_id) == 0
+
+
+def test_folds_are_checked_at_submission_whatever_the_caller(
+    client: TestClient, context: Context
+) -> None:
+    user = create_user(client)
+    dataset_id = upload(client, user, classification_frame(60)).json()["dataset_id"]
+    body = {
+        "model_name": "m",
+        "dataset_id": dataset_id,
+        "task_type": "classification",
+        "target": "label",
+        "num_boost_round": 3,
+    }
+    for folds in (1, 21):
+        with pytest.raises(InvalidInput, match="folds"):
+            service.submit(context, user["user_id"], "cv", {**body, "folds": folds})
+    job = service.submit(context, user["user_id"], "cv", {**body, "folds": 20}).job
+    assert (job.job_type, job.config["folds"], job.config["refit"]) == ("cv", 20, False)

@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session
 from xgenerator.context import Context
 from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Job
+from xgenerator.errors import InvalidInput
 from xgenerator.jobs.kinds import Outcome, register
 from xgenerator.jobs.kinds.train import TrainKind, report_screening, train_spec
 from xgenerator.jobs.runtime import Runtime
-from xgenerator.ml.cv import CVResult, cross_validate, refit
+from xgenerator.ml.cv import MAX_FOLDS, MIN_FOLDS, CVResult, cross_validate, refit
 from xgenerator.ml.train import TrainResult
 from xgenerator.settings import Settings
 
@@ -55,12 +56,15 @@ class CVKind:
         self, session: Session, settings: Settings, user_id: str, request: dict[str, Any]
     ) -> Job:
         """The training checks, on the request less `folds` and `refit`."""
+        folds = int(request.get("folds") or DEFAULT_FOLDS)
+        if not MIN_FOLDS <= folds <= MAX_FOLDS:
+            raise InvalidInput(f"folds must be in [{MIN_FOLDS}, {MAX_FOLDS}]", {"folds": folds})
         train_request = {k: v for k, v in request.items() if k not in ("folds", "refit")}
         job = TrainKind().prepare(session, settings, user_id, train_request)
         job.job_type = self.job_type
         job.config = {
             **job.config,
-            "folds": int(request.get("folds") or DEFAULT_FOLDS),
+            "folds": folds,
             "refit": bool(request.get("refit", False)),
         }
         return job
