@@ -277,9 +277,7 @@ class TrainKind:
             features=result.features,
             labels=result.labels,
         )
-        # the SHAP summary, on a sample of the rows the model learned from
-        learned = frame[frame[spec.target].notna()]
-        shap = explain.shap_importance(result.booster, result.features, learned, seed=spec.seed)
+        shap = _shap_summary(runtime, frame, spec, result)
         key = context.store.new_key("models", ".ubj")
         context.store.put_bytes(key, bundle.dumps(packed))
         model = Model(
@@ -297,7 +295,7 @@ class TrainKind:
             labels=result.labels.classes if result.labels else None,
             excluded_features=[e.to_dict() for e in result.excluded],
             dropped_rows=result.dropped_rows,
-            importance={"shap": shap},
+            importance=None if shap is None else {"shap": shap},
             dataset_id=dataset.id,
             parent_model_id=parent.id if parent else None,
             row_count=dataset.row_count,
@@ -319,6 +317,21 @@ class TrainKind:
             commit=lambda session: session.add(model),
             artifact_keys=[key],
         )
+
+
+def _shap_summary(
+    runtime: Runtime, frame: pd.DataFrame, spec: TrainSpec, result: TrainResult
+) -> dict[str, Any] | None:
+    """The SHAP summary on a sample of the rows the model learned from. A failure costs the
+    summary (said in an event), never the trained model."""
+    learned = frame[frame[spec.target].notna()]
+    try:
+        return explain.shap_importance(result.booster, result.features, learned, seed=spec.seed)
+    except (InvalidInput, ValueError, MemoryError, xgb.core.XGBoostError) as exc:
+        details = getattr(exc, "details", None)
+        why = f"{exc} {details}" if details else str(exc)
+        runtime.event("shap_summary_failed", f"no SHAP summary: {why}"[:2000])
+        return None
 
 
 class Screened(Protocol):
