@@ -1,9 +1,10 @@
 """Request rate limits per API key: a fixed window per key and rule, counted in Redis.
 
-Rules (settings, per `rate_limit_window_s`): `POST /train` and `POST /models/{id}/retrain`
-share the `train` budget (3); `DELETE /jobs/{id}` has `delete` (30); every other GET has `read`
-(120). Sign-up (`POST /users`) has no key yet, so its `signup` budget (10) is per client
-address (behind a proxy, run uvicorn with --proxy-headers so that this is the real client).
+Rules (settings, per `rate_limit_window_s`): `POST /train`, `POST /cv` and
+`POST /models/{id}/retrain` share the `train` budget (3); `DELETE /jobs/{id}` has `delete`
+(30); every other GET has `read` (120). Sign-up (`POST /users`) has no key yet, so its
+`signup` budget (10) is per client address (behind a proxy, run uvicorn with
+--proxy-headers so that this is the real client).
 Operator endpoints and other requests without an API key are not limited here (they are
 refused by authentication anyway).
 
