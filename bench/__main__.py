@@ -19,7 +19,16 @@ from bench.common import Bench, flush_redis, log
 from bench.report import Config, Row, table
 
 # Order matters a little: memory reads what training left, submission stops the workers.
-BENCHMARKS = ("training", "memory", "realdata", "queue", "prediction", "submission", "listing")
+BENCHMARKS = (
+    "training",
+    "memory",
+    "realdata",
+    "queue",
+    "prediction",
+    "submission",
+    "listing",
+    "explain",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,6 +33,13 @@ class Config:
     realdata_rows: int  # 0: every row of each dataset
     realdata_rounds: int
     realdata_repeats: int
+    explain_model_rows: int = 100_000
+    explain_rounds: int = 100
+    explain_repeats: int = 10
+    cv_rows: int = 100_000
+    cv_rounds: int = 50
+    cv_folds: int = 5
+    cv_repeats: int = 3
 
     @classmethod
     def make(cls, quick: bool) -> Config:
@@ -58,6 +65,13 @@ class Config:
                 realdata_rows=3_000,
                 realdata_rounds=20,
                 realdata_repeats=1,
+                explain_model_rows=5_000,
+                explain_rounds=20,
+                explain_repeats=3,
+                cv_rows=5_000,
+                cv_rounds=10,
+                cv_folds=3,
+                cv_repeats=1,
             )
         return cls(
             quick=False,

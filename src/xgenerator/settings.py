@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # Rows x classes one prediction answer may hold: a 40 KB request to a 1,000-class model
     # answered 287 MB. Past it: 413, use a batch prediction job.
     max_predict_values: int = Field(default=1_000_000, gt=0)
+    # Rows per /predict with "explain": TreeSHAP costs ~100x a prediction per row (2.7 ms a
+    # row for 100 depth-6 trees, bench/explain.py): 1,000 rows hold an API thread ~3 s.
+    max_explain_rows: int = Field(default=1_000, gt=0)
     max_body_mb: float = Field(default=16.0, gt=0)
     # Rows per chunk for jobs that stream a dataset (batch prediction, normalize, anomalies,
     # report scoring): bounds their memory, and sets how often they report progress.

@@ -209,3 +209,29 @@ def test_watch_times_out_with_5_and_a_cancelled_job_exits_1(
     assert watched.exit_code == 1
     assert as_json(watched)["status"] == "cancelled"
     assert xgen("jobs", "cancel", job_id).exit_code == 3  # 409: already finished
+
+
+def test_cv_importance_and_explained_predictions(xgen: Any, tmp_path: Path) -> None:
+    frame = classification_frame(150)
+    dataset_id = as_json(xgen("datasets", "upload", str(csv_file(tmp_path, frame)), "--json"))[
+        "dataset_id"
+    ]
+    ran = xgen(
+        "cv", "-d", dataset_id, "-t", "label", "-n", "cv-cli", "--folds", "3", "--refit",
+        "--rounds", "5", "-p", "nthread=1", "--wait", "--json",
+    )  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    job = as_json(ran)
+    assert job["job_type"] == "cv" and job["result"]["folds"] == 3
+    model_id = job["result"]["model_id"]
+    shap = as_json(xgen("models", "importance", model_id, "--type", "shap", "--json"))
+    assert set(shap) == {"x1", "x2", "color"}
+    human = xgen("models", "importance", model_id)
+    assert human.exit_code == 0 and "gain" in human.stdout
+    rows = csv_file(tmp_path, frame.drop(columns="label").head(6), "rows.csv")
+    out = tmp_path / "explained.csv"
+    done = xgen("models", "predict", model_id, str(rows), "--explain", "-o", str(out))
+    assert done.exit_code == 0, done.output
+    written = pd.read_csv(out)
+    contributions = [c for c in written.columns if c.startswith("contribution_")]
+    assert contributions == [f"contribution_{c}" for c in ("x1", "x2", "color", "bias")]

@@ -176,3 +176,29 @@ def test_batch_prediction_results_and_report(client: Client, tmp_path: Path) -> 
     client.models.report(model_id).wait(timeout=120, progress=False)
     page = client.models.download_report(model_id, tmp_path / "report.html").read_text()
     assert "<html" in page.lower() and "batch" in page
+
+
+def test_cv_explain_and_importance(client: Client) -> None:
+    frame = classification_frame(200)
+    dataset = client.datasets.upload(frame, "cv-data")
+    job = client.cv(
+        dataset, "label", model_name="cv", folds=3, refit=True, num_boost_round=6, xgb_params=FAST
+    )
+    info = job.wait(timeout=120, progress=False)
+    assert info.job_type == "cv" and info.result is not None
+    result = info.result
+    assert result["folds"] == 3 and len(result["history"]) == 6
+    assert result["model_id"] == info.model_id
+    model = client.models.get(result["model_id"])
+    assert model.num_boost_round == result["best_round"]
+
+    rows = frame.drop(columns="label").head(4)
+    explained = client.predict(result["model_id"], rows, explain=True)
+    assert explained.contributions is not None and len(explained.contributions) == 4
+    assert set(explained.contributions[0]) == {"x1", "x2", "color", "bias"}
+    assert client.predict(result["model_id"], rows).contributions is None
+    gain = client.models.importance(result["model_id"])
+    assert set(gain) == {"x1", "x2", "color"}
+    assert list(gain.values()) == sorted(gain.values(), reverse=True)
+    shap = client.models.importance(result["model_id"], "shap")
+    assert set(shap) == set(gain) and all(v >= 0 for v in shap.values())

@@ -58,6 +58,7 @@ def test_batch_predictions_equal_online_predictions(
         "model_id": model_id,
         "dataset_id": dataset_id,
         "output_name": None,
+        "explain": False,
     }
     assert job["model_name"] == "classification-model"
     listed = client.get("/jobs", headers=auth(user), params={"job_type": "predict"}).json()

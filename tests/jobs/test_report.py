@@ -45,6 +45,7 @@ def test_reports_of_a_classifier_and_a_regressor(client: TestClient, worker: Wor
         "roc-curve",
         "pr-curve",
         "feature-importance",
+        "shap-importance",
         "training-curve",
     ]
     assert body["evaluated_rows"] == 90  # 30% of 300, the split training used
@@ -62,17 +63,23 @@ def test_reports_of_a_classifier_and_a_regressor(client: TestClient, worker: Wor
     assert parsed.tags.count("svg") >= 5
     assert f"{model['metrics']['accuracy']:.6g}" in html
     assert set(body["feature_importance"]) == {"x1", "x2", "color"}
+    # the SHAP summary stored at training, drawn as bars named by column, largest first
+    shap = client.get(f"/models/{classifier}/importance?type=shap", headers=auth(user)).json()
+    assert "Mean |SHAP contribution| over 300 training rows" in html
+    section = html[html.index('id="shap-importance"') :]
+    first = shap["importance"][0]["feature"]
+    assert all(section.index(first) < section.index(i["feature"]) for i in shap["importance"][1:])
 
     reg = report(client, user, regressor)["result"]
     assert isinstance(reg, dict)
-    assert reg["plots"] == ["residuals", "feature-importance", "training-curve"]
+    assert reg["plots"] == ["residuals", "feature-importance", "shap-importance", "training-curve"]
     assert {"rmse", "mae", "r2"} <= set(reg["metrics"])
 
     # without its dataset: no data plots, and the report says so; GET serves the newest
     assert client.delete(f"/datasets/{cls_data}", headers=auth(user)).status_code == 204
     later = report(client, user, classifier)["result"]
     assert isinstance(later, dict)
-    assert later["plots"] == ["feature-importance", "training-curve"]
+    assert later["plots"] == ["feature-importance", "shap-importance", "training-curve"]
     assert later["metrics"] is None and "no longer exists" in str(later["notes"])
     newest = client.get(f"/models/{classifier}/report", headers=auth(user)).text
     assert "no longer exists" in newest and "confusion-matrix" not in outline(newest).sections

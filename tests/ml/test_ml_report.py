@@ -130,3 +130,18 @@ def test_feature_importance_lists_every_feature_by_gain(
     assert list(importance.values()) == sorted(importance.values(), reverse=True)
     gain = bundle.booster.get_score(importance_type="gain")
     assert importance["num"] == pytest.approx(gain["num"])
+
+
+def test_the_shap_summary_is_a_bar_chart_by_column(
+    frame: pd.DataFrame, features: list[str], fast_params: Any
+) -> None:
+    bundle, result = fit(frame, "yes_no", features, fast_params)
+    report = data(bundle, result, None, title="m")
+    report.shap = {"num": 0.5, "cat": 1.5, "<b>": 0.1}
+    report.shap_rows = 240
+    html, sections = render(report)
+    assert sections == ["feature-importance", "shap-importance", "training-curve"]
+    section = html[html.index('id="shap-importance"') :]
+    assert "over 240 training rows" in section
+    assert section.index(">cat<") < section.index(">num<")
+    assert "<b>" not in section and "&lt;b&gt;" in section

@@ -238,6 +238,7 @@ def test_which_rule_a_request_spends() -> None:
     settings = Settings(rate_limit_train=3, rate_limit_read=120, rate_limit_delete=30)
     assert rule_for(settings, "POST", "/train") == Rule("train", 3)
     assert rule_for(settings, "POST", "/models/{model_id}/retrain") == Rule("train", 3)
+    assert rule_for(settings, "POST", "/cv") == Rule("train", 3)  # k trainings at once
     assert rule_for(settings, "DELETE", "/jobs/{job_id}") == Rule("delete", 30)
     assert rule_for(settings, "GET", "/jobs/{job_id}") == Rule("read", 120)
     assert rule_for(settings, "POST", "/users") == Rule("signup", settings.rate_limit_signup)

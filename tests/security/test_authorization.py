@@ -68,6 +68,14 @@ BODIES: dict[tuple[str, str], Body] = {
         "target": "label",
         "num_boost_round": 3,
     },
+    ("POST", "/cv"): lambda w, d: {
+        "model_name": "m",
+        "dataset_id": d,
+        "task_type": "classification",
+        "target": "label",
+        "num_boost_round": 3,
+        "folds": 2,
+    },
 }
 
 

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from xgenerator.cli import explain
 from xgenerator.cli.account import login, signup
 from xgenerator.cli.command import EXIT_API, EXIT_CODES, EXIT_JOB
 from xgenerator.cli.datasets import datasets_app
@@ -48,3 +49,4 @@ def register(cli: typer.Typer) -> None:
     cli.add_typer(datasets_app, name="datasets")
     cli.add_typer(jobs_app, name="jobs")
     cli.add_typer(models_app, name="models")
+    explain.register(cli, EXIT_CODES)  # cv and models importance

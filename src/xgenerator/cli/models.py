@@ -63,6 +63,9 @@ def models_predict(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write a CSV of predictions")
     ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Add SHAP contributions (contribution_* columns)")
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Predict every row of a CSV file (sent in batches of 1,000 rows)."""
@@ -70,19 +73,26 @@ def models_predict(
 
     frame = pd.read_csv(file)
     with connect() as client:
-        predictions, probabilities = [], []
+        predictions, probabilities, contributions = [], [], []
         for start in range(0, len(frame), 1000):
-            result = client.models.predict(model_id, frame.iloc[start : start + 1000])
+            rows = frame.iloc[start : start + 1000]
+            result = client.models.predict(model_id, rows, explain=explain)
             predictions += result.predictions
             probabilities += result.probabilities or []
+            contributions += result.contributions or []
     if output is not None:
-        render.predictions_frame(predictions, probabilities).to_csv(output, index=False)
+        written = render.predictions_frame(predictions, probabilities)
+        if contributions:
+            flat = pd.json_normalize(contributions, sep="_").add_prefix("contribution_")
+            written = pd.concat([written, flat], axis=1)
+        written.to_csv(output, index=False)
     if as_json:
         print_json(
             {
                 "model_id": model_id,
                 "predictions": predictions,
                 "probabilities": probabilities or None,
+                "contributions": contributions or None,
             }
         )
     elif output is not None:

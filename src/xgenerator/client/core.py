@@ -96,8 +96,43 @@ class Client:
         accepted = self.request("POST", "/train", json=body, headers=headers)
         return self.jobs.get(accepted["job_id"])
 
-    def predict(self, model_id: str, rows: Rows | pd.DataFrame) -> Prediction:
-        return self.models.predict(model_id, rows)
+    def cv(
+        self,
+        dataset: str | Dataset,
+        target: str,
+        *,
+        model_name: str,
+        folds: int = 5,
+        refit: bool = False,
+        task_type: Literal["classification", "regression"] = "classification",
+        num_boost_round: int = 100,
+        xgb_params: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        **train_fields: Any,
+    ) -> Job:
+        """Submit a k-fold cross-validation job. Any other /train field (features,
+        early_stopping_rounds, ...) goes in `train_fields`. The job's result has `history`
+        (per round, each metric's fold mean and std), `best_round` and, with `refit`, the
+        `model_id` of a model trained on every row for that many rounds."""
+        body: dict[str, Any] = {
+            "dataset_id": dataset if isinstance(dataset, str) else dataset.dataset_id,
+            "target": target,
+            "model_name": model_name,
+            "task_type": task_type,
+            "num_boost_round": num_boost_round,
+            "xgb_params": dict(xgb_params or {}),
+            "folds": folds,
+            "refit": refit,
+            **{k: v for k, v in train_fields.items() if v is not None},
+        }
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        accepted = self.request("POST", "/cv", json=body, headers=headers)
+        return self.jobs.get(accepted["job_id"])
+
+    def predict(
+        self, model_id: str, rows: Rows | pd.DataFrame, *, explain: bool = False
+    ) -> Prediction:
+        return self.models.predict(model_id, rows, explain=explain)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request; the JSON body of a success (None when empty), or an ApiError."""

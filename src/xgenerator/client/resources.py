@@ -110,13 +110,21 @@ class Models:
         return self.client.download(f"/models/{model_id}/download", path)
 
     def predict_batch(
-        self, model_id: str, dataset: str | Dataset, output_name: str | None = None
+        self,
+        model_id: str,
+        dataset: str | Dataset,
+        output_name: str | None = None,
+        *,
+        explain: bool = False,
     ) -> Job:
         """Predict a whole dataset on a worker; the predictions become a new dataset (its id
-        in `job.result().result["dataset_id"]`) and a Parquet file of the job."""
+        in `job.result().result["dataset_id"]`) and a Parquet file of the job. With `explain`,
+        `contribution_<column>` and `contribution_bias` columns too."""
         body: dict[str, Any] = {"dataset_id": _dataset_id(dataset)}
         if output_name:
             body["output_name"] = output_name
+        if explain:
+            body["explain"] = True
         accepted = self.client.request("POST", f"/models/{model_id}/predict-batch", json=body)
         return self.client.jobs.get(accepted["job_id"])
 
@@ -128,13 +136,25 @@ class Models:
     def download_report(self, model_id: str, path: str | Path) -> Path:
         return self.client.download(f"/models/{model_id}/report", path)
 
-    def predict(self, model_id: str, rows: Rows | pd.DataFrame) -> Prediction:
-        """Predict for a few rows: dicts of {column: value}, or a DataFrame."""
+    def predict(
+        self, model_id: str, rows: Rows | pd.DataFrame, *, explain: bool = False
+    ) -> Prediction:
+        """Predict for a few rows: dicts of {column: value}, or a DataFrame. With `explain`,
+        `Prediction.contributions` holds each row's SHAP contributions (they add up to the
+        margin with the `bias`)."""
         records = rows if isinstance(rows, Sequence) else frame_records(rows)
-        body = self.client.request(
-            "POST", f"/models/{model_id}/predict", json={"rows": [dict(r) for r in records]}
-        )
+        payload: dict[str, Any] = {"rows": [dict(r) for r in records]}
+        if explain:
+            payload["explain"] = True
+        body = self.client.request("POST", f"/models/{model_id}/predict", json=payload)
         return Prediction.model_validate(body)
+
+    def importance(self, model_id: str, type: str = "gain") -> dict[str, float]:
+        """{column: importance}, largest first. `type`: gain, total_gain, weight, cover,
+        total_cover (XGBoost's split statistics) or shap (mean |contribution| over a sample
+        of the training rows, computed when the model was trained)."""
+        body = self.client.request("GET", f"/models/{model_id}/importance", params={"type": type})
+        return {item["feature"]: float(item["value"]) for item in body["importance"]}
 
     def delete(self, model_id: str) -> None:
         self.client.request("DELETE", f"/models/{model_id}")

@@ -113,6 +113,9 @@ class Prediction(Record):
     model_id: str
     predictions: list[Any]
     probabilities: list[dict[str, float]] | None = None
+    # with explain=True: per row {column: value, ..., "bias": value} (margin units); for a
+    # multi-class model {class: {column: value, ..., "bias": value}}
+    contributions: list[dict[str, Any]] | None = None
 
 
 class Artifact(Record):

@@ -184,6 +184,8 @@ class Model(Base):
     dropped_rows: Mapped[dict[str, Any] | None]
     # The model's number among the user's models of the same name (models/versions.py).
     version: Mapped[int | None] = mapped_column(Integer)
+    # {"shap": {"values": {column: mean |contribution|}, "rows": sample size}}, at training
+    importance: Mapped[dict[str, Any] | None]
     dataset_id: Mapped[str | None] = mapped_column(String(32))
     parent_model_id: Mapped[str | None] = mapped_column(String(32))
     row_count: Mapped[int] = mapped_column(BigInteger)

@@ -1,5 +1,10 @@
 """Batch prediction over a Parquet file, one chunk at a time, written as it goes.
 
+With `explain`, each row also gets its SHAP contributions (`ml.explain`): one
+``contribution_<column>`` per feature and ``contribution_bias``, in margin units. For a
+multi-class model they explain the *predicted* class only (the margin of that class), so the
+file has one set of columns whatever the number of classes.
+
 Memory holds one chunk of input and its predictions, whatever the number of rows (see
 bench/batch_predict_memory.py). Every chunk goes through `predict.predict_scores`, the code
 path of online predictions, so both give the same answer for the same row.
@@ -15,23 +20,32 @@ import pyarrow.parquet as pq
 
 from xgenerator.datasets.chunks import OnChunk, ParquetSink, Written, chunks
 from xgenerator.ml.bundle import ModelBundle
+from xgenerator.ml.explain import contributions
+from xgenerator.ml.features import to_model_frame
 from xgenerator.ml.labels import Label
 from xgenerator.ml.predict import predict_scores
 
 
-def output_columns(input_names: list[str], bundle: ModelBundle) -> dict[str, str]:
-    """Output column -> what it holds: ``prediction`` and, for a classifier, one
-    ``probability_<class>`` per class; a name already taken by the input gets a ``_``."""
+def output_columns(
+    input_names: list[str], bundle: ModelBundle, explain: bool = False
+) -> dict[str, str]:
+    """Output column -> what it holds: ``prediction``, for a classifier one
+    ``probability_<class>`` per class (``class:<i>``), with `explain` one
+    ``contribution_<feature>`` per feature and ``contribution_bias`` (``contribution:<i>``);
+    a name already taken by the input gets a ``_``."""
     taken = set(input_names)
-    wanted = ["prediction"]
+    wanted = [("prediction", "prediction")]
     if bundle.labels is not None:
-        wanted += [f"probability_{c}" for c in bundle.labels.classes]
+        wanted += [(f"probability_{c}", f"class:{i}") for i, c in enumerate(bundle.labels.classes)]
+    if explain:
+        keys = [*(f.name for f in bundle.features), "bias"]
+        wanted += [(f"contribution_{k}", f"contribution:{i}") for i, k in enumerate(keys)]
     names: dict[str, str] = {}
-    for i, name in enumerate(wanted):
+    for name, what in wanted:
         while name in taken:
             name = f"_{name}"
         taken.add(name)
-        names[name] = "prediction" if i == 0 else f"class:{i - 1}"
+        names[name] = what
     return names
 
 
@@ -52,9 +66,11 @@ def predict_parquet(
     out: IO[bytes],
     chunk_rows: int,
     on_chunk: OnChunk,
+    explain: bool = False,
 ) -> Written:
-    """Write every input row plus its prediction (and probabilities) to `out`."""
-    columns = output_columns(source.schema_arrow.names, bundle)
+    """Write every input row plus its prediction (and probabilities, contributions) to `out`."""
+    columns = output_columns(source.schema_arrow.names, bundle, explain)
+    prediction_columns = {k: v for k, v in columns.items() if not v.startswith("contribution")}
     classes = bundle.labels.classes if bundle.labels is not None else None
     prediction_type = pa.float64() if classes is None else label_type(classes)
     schema = source.schema_arrow
@@ -67,9 +83,13 @@ def predict_parquet(
     sink = ParquetSink(out, schema)
     try:
         for batch in chunks(source, chunk_rows):
-            scores = predict_scores(bundle, batch.to_pandas())
+            rows = batch.to_pandas()
+            scores = predict_scores(bundle, rows)
             table = pa.Table.from_batches([batch])
-            for name, array in _prediction_arrays(scores, classes, prediction_type, columns):
+            arrays = _prediction_arrays(scores, classes, prediction_type, prediction_columns)
+            if explain:
+                arrays += _contribution_arrays(bundle, rows, scores, columns)
+            for name, array in arrays:
                 table = table.append_column(name, array)
             sink.write(table)
             done += batch.num_rows
@@ -78,6 +98,19 @@ def predict_parquet(
         sink.abort()
         raise
     return sink.close()
+
+
+def _contribution_arrays(
+    bundle: ModelBundle, rows: Any, scores: np.ndarray[Any, Any], columns: dict[str, str]
+) -> list[tuple[str, pa.Array]]:
+    values = contributions(bundle.booster, bundle.features, to_model_frame(rows, bundle.features))
+    if values.ndim == 3:  # multi-class: the predicted class's contributions
+        values = values[np.arange(len(values)), scores.argmax(axis=1)]
+    return [
+        (name, pa.array(values[:, int(what.split(":")[1])], type=pa.float64()))
+        for name, what in columns.items()
+        if what.startswith("contribution:")
+    ]
 
 
 def _prediction_arrays(

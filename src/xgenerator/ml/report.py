@@ -157,6 +157,9 @@ class ReportData:
     importance: dict[str, float]
     evaluation: Evaluation | None
     notes: list[str]
+    # the model's SHAP summary (mean |contribution| per column) and its sample's size
+    shap: dict[str, float] | None = None
+    shap_rows: int = 0
 
 
 STYLE = """body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}
@@ -174,6 +177,15 @@ def render(data: ReportData) -> tuple[str, list[str]]:
             "Feature importance (average gain)", [k for k, _ in top], [v for _, v in top], "gain"
         )
         sections.append(("feature-importance", "Feature importance (gain)", chart))
+    if data.shap:
+        top = sorted(data.shap.items(), key=lambda item: -item[1])[:TOP_FEATURES]
+        chart = svg.bar_chart(
+            f"Mean |SHAP contribution| over {data.shap_rows:,} training rows",
+            [k for k, _ in top],
+            [v for _, v in top],
+            "mean |contribution| (margin units)",
+        )
+        sections.append(("shap-importance", "SHAP summary", chart))
     curves = _training_curves(data.history)
     if curves:
         sections.append(("training-curve", "Training curve", "".join(curves)))

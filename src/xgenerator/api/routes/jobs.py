@@ -14,6 +14,7 @@ from xgenerator.api.deps import (
 )
 from xgenerator.api.schemas.jobs import (
     CancelResponse,
+    CVRequest,
     JobAccepted,
     JobDetail,
     JobEventPublic,
@@ -28,7 +29,7 @@ from xgenerator.jobs.status import JobStatus
 
 router = APIRouter(tags=["jobs"])
 
-JobType = Literal["train", "retrain", "process", "predict", "report", "cleanup", "noop"]
+JobType = Literal["train", "retrain", "cv", "process", "predict", "report", "cleanup", "noop"]
 
 
 @router.post("/train", status_code=202, response_model=JobAccepted, responses=REPLAY)
@@ -41,6 +42,22 @@ def train(
 ) -> JobAccepted:
     submission = service.submit(
         context, user.id, "train", body.model_dump(), idempotency_key=idempotency_key
+    )
+    return accepted(response, submission)
+
+
+@router.post("/cv", status_code=202, response_model=JobAccepted, responses=REPLAY)
+def cross_validate(
+    body: CVRequest,
+    user: CurrentUser,
+    context: ContextDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> JobAccepted:
+    """K-fold cross-validation of a /train request; the job's result has the per-round fold
+    means and standard deviations, the best round and, with `refit`, the refit model's id."""
+    submission = service.submit(
+        context, user.id, "cv", body.model_dump(), idempotency_key=idempotency_key
     )
     return accepted(response, submission)
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
@@ -15,6 +15,8 @@ from xgenerator.api.deps import (
 )
 from xgenerator.api.schemas.jobs import JobAccepted, RetrainRequest
 from xgenerator.api.schemas.models import (
+    FeatureImportance,
+    ImportanceResponse,
     ModelDetail,
     ModelList,
     ModelSummary,
@@ -23,9 +25,11 @@ from xgenerator.api.schemas.models import (
     Row,
 )
 from xgenerator.api.submission import REPLAY, IdempotencyKey, accepted
-from xgenerator.errors import PayloadTooLarge
+from xgenerator.errors import NotFound, PayloadTooLarge
 from xgenerator.jobs import service
+from xgenerator.ml import explain
 from xgenerator.ml.bundle import ModelBundle
+from xgenerator.ml.explain import ImportanceType
 from xgenerator.ml.predict import Prediction, predict, rows_to_frame
 from xgenerator.models import feedback
 from xgenerator.models import repository as registry
@@ -89,14 +93,25 @@ async def predict_rows(
             f"at most {limit} rows per request; use a batch prediction job",
             {"limit": limit, "rows": len(records)},
         )
+    if body.explain and len(records) > context.settings.max_explain_rows:
+        raise PayloadTooLarge(
+            f"at most {context.settings.max_explain_rows} rows per request with explain; "
+            "use a batch prediction job with explain",
+            {"limit": context.settings.max_explain_rows, "rows": len(records)},
+        )
     loaded = await run_in_threadpool(registry.CACHE.load, context.store, model)
     values = len(records) * max(1, len(loaded.labels.classes) if loaded.labels else 1)
+    if body.explain:  # a contribution per feature (and the bias) per row, per class
+        values *= len(loaded.features) + 2
     if values > context.settings.max_predict_values:
         raise PayloadTooLarge(
             "the answer would be too large (rows x classes); use a batch prediction job",
             {"limit": context.settings.max_predict_values, "values": values},
         )
     result = await run_in_threadpool(_predict_rows, loaded, records)
+    contributions = None
+    if body.explain:
+        contributions = await run_in_threadpool(_explain_rows, loaded, records)
     ids = None
     if body.log:
         ids = await run_in_threadpool(
@@ -107,6 +122,35 @@ async def predict_rows(
         predictions=result.predictions,
         probabilities=result.probabilities,
         prediction_ids=ids,
+        contributions=contributions,
+    )
+
+
+@router.get("/models/{model_id}/importance", response_model=ImportanceResponse)
+async def feature_importance(
+    model: OwnedModel,
+    context: ContextDep,
+    type: Annotated[
+        ImportanceType, Query(description="XGBoost's split importance, or `shap`")
+    ] = "gain",
+) -> ImportanceResponse:
+    """Per dataset column (date-time parts folded in). `shap` is the mean |contribution|
+    over a sample of the training rows, computed when the model was trained."""
+    rows = None
+    if type == "shap":
+        summary = (model.importance or {}).get("shap")
+        if summary is None:  # a model trained before SHAP summaries were kept
+            raise NotFound("shap_importance", model.id)
+        values, rows = summary["values"], summary["rows"]
+    else:
+        loaded = await run_in_threadpool(registry.CACHE.load, context.store, model)
+        values = explain.importance(loaded.booster, loaded.features, type)
+    ranked = sorted(values.items(), key=lambda item: (-item[1], item[0]))
+    return ImportanceResponse(
+        model_id=model.id,
+        type=type,
+        importance=[FeatureImportance(feature=k, value=v) for k, v in ranked],
+        rows=rows,
     )
 
 
@@ -126,6 +170,10 @@ def retrain(
         context, user.id, "retrain", request, idempotency_key=idempotency_key
     )
     return accepted(response, submission)
+
+
+def _explain_rows(loaded: ModelBundle, records: list[Row]) -> list[dict[str, Any]]:
+    return explain.explain(loaded, rows_to_frame(records, [f.name for f in loaded.features]))
 
 
 def _predict_rows(loaded: ModelBundle, records: list[Row]) -> Prediction:

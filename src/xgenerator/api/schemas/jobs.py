@@ -42,6 +42,22 @@ class TrainRequest(Request):
     user_id: str | None = Field(default=None, description="If given, must be the key's user")
 
 
+class CVRequest(TrainRequest):
+    """A /train request plus the cross-validation's folds."""
+
+    folds: int = Field(
+        default=5,
+        ge=2,
+        le=20,
+        description="Folds are shuffled with `xgb_params.seed` (default 42); stratified by class "
+        "for classification",
+    )
+    refit: bool = Field(
+        default=False,
+        description="Then train a model on every row for the best round's count (`model_id`)",
+    )
+
+
 class RetrainRequest(Request):
     dataset_id: str = Field(min_length=1, max_length=64)
     num_boost_round: int | None = Field(default=None, ge=1)

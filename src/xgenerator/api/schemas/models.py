@@ -71,6 +71,11 @@ class PredictRequest(Request):
         default=False,
         description="Keep the predictions for feedback; their ids come back in `prediction_ids`",
     )
+    explain: bool = Field(
+        default=False,
+        description="Also return each row's SHAP `contributions` (per dataset column, plus "
+        "`bias`; they add up to the margin); for a multi-class model one set per class",
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> PredictRequest:
@@ -88,3 +93,23 @@ class PredictResponse(Response):
     predictions: list[Any]
     probabilities: list[dict[str, float]] | None = None
     prediction_ids: list[str] | None = Field(default=None, description="With `log: true`")
+    contributions: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="With `explain: true`, per row: {column: value, ..., bias: value}, in "
+        "margin units (log-odds of the second class for a binary classifier); for a "
+        "multi-class model {class: {column: value, ..., bias: value}}",
+    )
+
+
+class FeatureImportance(Response):
+    feature: str
+    value: float
+
+
+class ImportanceResponse(Response):
+    model_id: str
+    type: str
+    importance: list[FeatureImportance] = Field(description="Every feature, largest first")
+    rows: int | None = Field(
+        default=None, description="`shap`: the training rows the means were taken over"
+    )

@@ -78,6 +78,7 @@ def load_all() -> None:
     """Import the modules that define kinds (each registers itself)."""
     from xgenerator.jobs.kinds import (  # noqa: F401
         cleanup,
+        cv,
         noop,
         predict_batch,
         process,

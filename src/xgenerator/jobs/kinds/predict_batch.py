@@ -44,7 +44,12 @@ class PredictBatchKind:
         missing = [f["name"] for f in model.features if f["name"] not in kinds]
         if missing:
             raise InvalidInput("the dataset lacks columns the model needs", {"missing": missing})
-        config = {"model_id": model.id, "dataset_id": dataset.id, "output_name": output_name}
+        config = {
+            "model_id": model.id,
+            "dataset_id": dataset.id,
+            "output_name": output_name,
+            "explain": bool(request.get("explain", False)),
+        }
         return Job(
             user_id=user_id,
             job_type="predict",
@@ -66,13 +71,15 @@ class PredictBatchKind:
             open_parquet(context.store, dataset.storage_key) as source,
             new_parquet(context.store) as (key, handle),
         ):
-            columns = list(output_columns(source.schema_arrow.names, bundle))
+            explain = bool(cfg.get("explain", False))
+            columns = list(output_columns(source.schema_arrow.names, bundle, explain))
             written = predict_parquet(
                 bundle,
                 source,
                 handle,
                 context.settings.job_chunk_rows,
                 chunk_progress(runtime, "rows predicted"),
+                explain=explain,
             )
         name = cfg.get("output_name") or f"{dataset.name} (predictions of {model.name})"
         return derived_outcome(

@@ -83,6 +83,7 @@ class ReportKind:
         notes: list[str] = []
         evaluation = self._evaluate(context, runtime, job, bundle, dataset, notes)
         importance = feature_importance(bundle)
+        shap = (model.importance or {}).get("shap") or {}
         html, plots = render(
             ReportData(
                 title=f"Model report: {model.name}",
@@ -92,6 +93,8 @@ class ReportKind:
                 importance=importance,
                 evaluation=evaluation,
                 notes=notes,
+                shap=shap.get("values"),
+                shap_rows=int(shap.get("rows") or 0),
             )
         )
         data = html.encode()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 import xgboost as xgb
@@ -18,9 +18,10 @@ from xgenerator.jobs import threads
 from xgenerator.jobs.kinds import Outcome, register
 from xgenerator.jobs.queues import Queue
 from xgenerator.jobs.runtime import Runtime
-from xgenerator.ml import bundle, params
+from xgenerator.ml import bundle, explain, params
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.prepare import Encoding, fresh_encoding
+from xgenerator.ml.selection import Excluded
 from xgenerator.ml.train import EVAL_TRAIN_EVERY, InitModel, TrainResult, TrainSpec, train
 from xgenerator.models import versions
 from xgenerator.models.repository import get_owned as get_model
@@ -153,6 +154,23 @@ def _kind(dataset: Dataset, column: str) -> str:
     return next(str(c["kind"]) for c in dataset.schema["columns"] if c["name"] == column)
 
 
+def train_spec(cfg: dict[str, Any]) -> TrainSpec:
+    """The `ml.train` spec of a checked training request (a job's config)."""
+    return TrainSpec(
+        task_type=cfg["task_type"],
+        target=cfg["target"],
+        features=cfg["features"],
+        params=cfg["xgb_params"],
+        num_boost_round=cfg["num_boost_round"],
+        early_stopping_rounds=cfg.get("early_stopping_rounds"),
+        test_size=cfg.get("test_size") or 0.2,
+        eval_train_every=cfg.get("eval_train_every", EVAL_TRAIN_EVERY),
+        # jobs submitted before the exclusion rules existed used their features as given
+        features_forced=cfg.get("features_forced", True),
+        max_category_levels=cfg.get("max_category_levels"),
+    )
+
+
 @dataclass
 class _Hooks:
     """Adapts the job runtime to the training callback of `ml.train`."""
@@ -207,19 +225,7 @@ class TrainKind:
 
     def run(self, context: Context, job: Job, runtime: Runtime) -> Outcome:
         cfg = job.config
-        spec = TrainSpec(
-            task_type=cfg["task_type"],
-            target=cfg["target"],
-            features=cfg["features"],
-            params=cfg["xgb_params"],
-            num_boost_round=cfg["num_boost_round"],
-            early_stopping_rounds=cfg.get("early_stopping_rounds"),
-            test_size=cfg.get("test_size") or 0.2,
-            eval_train_every=cfg.get("eval_train_every", EVAL_TRAIN_EVERY),
-            # jobs submitted before the exclusion rules existed used their features as given
-            features_forced=cfg.get("features_forced", True),
-            max_category_levels=cfg.get("max_category_levels"),
-        )
+        spec = train_spec(cfg)
         with context.db.session() as session:
             dataset = datasets.get_owned(session, job.user_id, cfg["dataset_id"])
             parent = (
@@ -233,8 +239,8 @@ class TrainKind:
         with threads.registered(job.id, spec.params.get("nthread")) as share:
             hooks = _Hooks(runtime, context.settings.checkpoint_every, share)
             result = train(frame, spec, hooks, init=init)
-        _report_screening(runtime, result)
-        return self._register(context, job, runtime, dataset, parent, spec, result)
+        report_screening(runtime, result)
+        return self.register_model(context, job, runtime, dataset, parent, spec, result, frame)
 
     def _init(
         self,
@@ -274,7 +280,7 @@ class TrainKind:
             )
         return None
 
-    def _register(
+    def register_model(
         self,
         context: Context,
         job: Job,
@@ -283,7 +289,11 @@ class TrainKind:
         parent: Model | None,
         spec: TrainSpec,
         result: TrainResult,
+        frame: pd.DataFrame,
     ) -> Outcome:
+        """Store the model file and build the model row, committed with the job's success.
+
+        `frame` is the training data: a sample of it gives the model's SHAP importance."""
         packed = ModelBundle(
             booster=result.booster,
             task_type=spec.task_type,
@@ -291,6 +301,7 @@ class TrainKind:
             features=result.features,
             labels=result.labels,
         )
+        shap = _shap_summary(runtime, frame, spec, result)
         key = context.store.new_key("models", ".ubj")
         context.store.put_bytes(key, bundle.dumps(packed))
         model = Model(
@@ -308,6 +319,7 @@ class TrainKind:
             labels=result.labels.classes if result.labels else None,
             excluded_features=[e.to_dict() for e in result.excluded],
             dropped_rows=result.dropped_rows,
+            importance=None if shap is None else {"shap": shap},
             dataset_id=dataset.id,
             parent_model_id=parent.id if parent else None,
             row_count=dataset.row_count,
@@ -331,7 +343,32 @@ class TrainKind:
         )
 
 
-def _report_screening(runtime: Runtime, result: TrainResult) -> None:
+def _shap_summary(
+    runtime: Runtime, frame: pd.DataFrame, spec: TrainSpec, result: TrainResult
+) -> dict[str, Any] | None:
+    """The SHAP summary on a sample of the rows the model learned from. A failure costs the
+    summary (said in an event), never the trained model."""
+    learned = frame[frame[spec.target].notna()]
+    try:
+        return explain.shap_importance(result.booster, result.features, learned, seed=spec.seed)
+    except (InvalidInput, ValueError, MemoryError, xgb.core.XGBoostError) as exc:
+        details = getattr(exc, "details", None)
+        why = f"{exc} {details}" if details else str(exc)
+        runtime.event("shap_summary_failed", f"no SHAP summary: {why}"[:2000])
+        return None
+
+
+class Screened(Protocol):
+    """What training (or cross-validation) left out."""
+
+    @property
+    def excluded(self) -> list[Excluded]: ...
+
+    @property
+    def dropped_rows(self) -> dict[str, int]: ...
+
+
+def report_screening(runtime: Runtime, result: Screened) -> None:
     """Nothing is left out silently: an event for columns and for rows the model did not use."""
     if result.excluded:
         listed = "; ".join(f"{e.name} ({e.reason}: {e.detail})" for e in result.excluded)
