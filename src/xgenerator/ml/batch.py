@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from xgenerator.datasets.chunks import OnChunk, ParquetSink, Written, chunks
+from xgenerator.ml import quantiles
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.labels import Label
 from xgenerator.ml.predict import predict_scores
@@ -21,17 +22,25 @@ from xgenerator.ml.predict import predict_scores
 
 def output_columns(input_names: list[str], bundle: ModelBundle) -> dict[str, str]:
     """Output column -> what it holds: ``prediction`` and, for a classifier, one
-    ``probability_<class>`` per class; a name already taken by the input gets a ``_``."""
+    ``probability_<class>`` per class; for a quantile regression one ``quantile_<level>`` per
+    level instead. A name already taken by the input gets a ``_``."""
     taken = set(input_names)
-    wanted = ["prediction"]
-    if bundle.labels is not None:
-        wanted += [f"probability_{c}" for c in bundle.labels.classes]
+    if bundle.quantiles is not None:
+        wanted = {
+            f"quantile_{quantiles.key(q)}": f"quantile:{i}" for i, q in enumerate(bundle.quantiles)
+        }
+    else:
+        wanted = {"prediction": "prediction"}
+        if bundle.labels is not None:
+            wanted.update(
+                {f"probability_{c}": f"class:{i}" for i, c in enumerate(bundle.labels.classes)}
+            )
     names: dict[str, str] = {}
-    for i, name in enumerate(wanted):
+    for name, what in wanted.items():
         while name in taken:
             name = f"_{name}"
         taken.add(name)
-        names[name] = "prediction" if i == 0 else f"class:{i - 1}"
+        names[name] = what
     return names
 
 
@@ -87,6 +96,8 @@ def _prediction_arrays(
     columns: dict[str, str],
 ) -> list[tuple[str, pa.Array]]:
     names = list(columns)
+    if scores.ndim == 2 and classes is None:  # quantile regression: a column per level
+        return [(name, pa.array(scores[:, i], type=pa.float64())) for i, name in enumerate(names)]
     if classes is None:
         return [(names[0], pa.array(scores, type=pa.float64()))]
     as_string = prediction_type == pa.string()

@@ -15,17 +15,21 @@ from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Dataset, Job, Model, utcnow
 from xgenerator.errors import Forbidden, InvalidInput
 from xgenerator.jobs.kinds import Outcome, register
+from xgenerator.jobs.kinds.train_checks import check_constraints, check_roles, role_columns
 from xgenerator.jobs.queues import Queue
 from xgenerator.jobs.runtime import Runtime
 from xgenerator.ml import bundle, params
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.prepare import Encoding, fresh_encoding
+from xgenerator.ml.ranking import DEFAULT_K as RANK_K
 from xgenerator.ml.train import EVAL_TRAIN_EVERY, InitModel, TrainResult, TrainSpec, train
 from xgenerator.models.repository import CACHE
 from xgenerator.models.repository import get_owned as get_model
 from xgenerator.settings import Settings
 
-TASK_TYPES = ("classification", "regression")
+TASK_TYPES = ("classification", "regression", "ranking", "survival")
+# request fields that travel from a training job to its retrains
+ROLE_CONFIG = ("weight_column", "group_column", "event_column", "rank_k")
 
 
 def queue_for(xgb_params: dict[str, Any]) -> str:
@@ -84,11 +88,17 @@ def prepare_train(
     features = resolve_features(
         dataset.schema, config["target"], config.get("features"), config.get("exclude_features")
     )
-    if task_type == "regression" and _kind(dataset, config["target"]) != "numeric":
-        raise InvalidInput("a regression target must be numeric", {"column": config["target"]})
+    check_roles(dataset.schema, config)
+    # a role column is never a feature: left out of the default candidates (and reported)
+    features = [c for c in features if c not in set(role_columns(config))]
+    if not features:
+        raise InvalidInput("no feature columns left to train on", None)
+    if task_type != "classification" and _kind(dataset, config["target"]) != "numeric":
+        raise InvalidInput(f"a {task_type} target must be numeric", {"column": config["target"]})
     checked = check_common(
         settings, task_type, config.get("xgb_params") or {}, config["num_boost_round"]
     )
+    check_constraints(dataset.schema, features, checked)
     train_config = {
         **config,
         "features": features,
@@ -113,9 +123,10 @@ def prepare_retrain(
     parent = get_model(session, user_id, model_id)
     dataset = datasets.get_owned(session, user_id, config["dataset_id"])
     columns = {c["name"] for c in dataset.schema["columns"]}
-    missing = [
-        c for c in [parent.target, *[f["name"] for f in parent.features]] if c not in columns
-    ]
+    parent_job = session.get(Job, parent.job_id)
+    roles = {k: parent_job.config.get(k) for k in ROLE_CONFIG} if parent_job else {}
+    needed = [parent.target, *[f["name"] for f in parent.features], *role_columns(roles)]
+    missing = [c for c in needed if c not in columns]
     if missing:
         raise InvalidInput("the dataset lacks columns the model needs", {"missing": missing})
     merged = {**parent.params, **(config.get("xgb_params") or {})}
@@ -135,6 +146,7 @@ def prepare_retrain(
         "early_stopping_rounds": None,
         "test_size": config.get("test_size") or 0.2,
         "parent_model_id": parent.id,
+        **{k: v for k, v in roles.items() if v is not None},
     }
     return Job(
         user_id=user_id,
@@ -196,6 +208,10 @@ class TrainKind:
             # jobs submitted before the exclusion rules existed used their features as given
             features_forced=cfg.get("features_forced", True),
             max_category_levels=cfg.get("max_category_levels"),
+            weight_column=cfg.get("weight_column"),
+            group_column=cfg.get("group_column"),
+            event_column=cfg.get("event_column"),
+            rank_k=cfg.get("rank_k") or RANK_K,
         )
         with context.db.session() as session:
             dataset = datasets.get_owned(session, job.user_id, cfg["dataset_id"])
@@ -205,7 +221,9 @@ class TrainKind:
                 else None
             )
         runtime.progress(percent=0, message="loading data", force=True)
-        frame = datasets.load_frame(context.store, dataset, columns=[*spec.features, spec.target])
+        frame = datasets.load_frame(
+            context.store, dataset, columns=[*spec.features, spec.target, *role_columns(cfg)]
+        )
         init = self._init(context, runtime, job, spec, frame, parent)
         hooks = _Hooks(runtime, context.settings.checkpoint_every)
         result = train(frame, spec, hooks, init=init)
@@ -266,6 +284,8 @@ class TrainKind:
             target=spec.target,
             features=result.features,
             labels=result.labels,
+            objective=str(result.params["objective"]),
+            quantiles=_quantiles(result.params),
         )
         key = context.store.new_key("models", ".ubj")
         context.store.put_bytes(key, bundle.dumps(packed))
@@ -315,6 +335,13 @@ def _report_screening(runtime: Runtime, result: TrainResult) -> None:
     dropped = result.dropped_rows.get("missing_target", 0)
     if dropped:
         runtime.event("rows_dropped", f"{dropped:,} rows without a target value were not used")
+
+
+def _quantiles(xgb_params: dict[str, object]) -> list[float] | None:
+    alphas = xgb_params.get("quantile_alpha")
+    if xgb_params.get("objective") != "reg:quantileerror" or not isinstance(alphas, list):
+        return None
+    return [float(a) for a in alphas]
 
 
 def runtime_seconds(job: Job) -> float:
