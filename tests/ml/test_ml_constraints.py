@@ -85,3 +85,14 @@ def test_malformed_constraints_are_invalid_params(params: dict[str, Any]) -> Non
         validate_params(params, "regression")
     assert caught.value.details is not None
     assert set(caught.value.details["errors"]) == set(params)
+
+
+@pytest.mark.parametrize("objective", ["reg:quantileerror", "reg:absoluteerror"])
+def test_monotone_constraints_are_refused_where_xgboost_does_not_keep_them(objective: str) -> None:
+    # XGBoost refreshes these objectives' leaves after each tree: on the data of
+    # tests/jobs/test_training_tasks_e2e.py a model with {"x": 1} went down in x
+    params = {"objective": objective, "monotone_constraints": {"x": 1}}
+    with pytest.raises(InvalidInput) as caught:
+        validate_params(params, "regression")
+    assert caught.value.details is not None
+    assert "monotone_constraints" in caught.value.details["errors"]

@@ -33,6 +33,8 @@ REGRESSION_OBJECTIVES = frozenset(
         "reg:quantileerror",
     }
 )
+# objectives whose leaf values XGBoost refreshes from the residuals' quantiles
+ADAPTIVE_LEAF_OBJECTIVES = frozenset({"reg:quantileerror", "reg:absoluteerror"})
 RANKING_OBJECTIVES = frozenset({"rank:ndcg", "rank:pairwise", "rank:map"})
 SURVIVAL_OBJECTIVES = frozenset({"survival:cox", "survival:aft"})
 OBJECTIVES: dict[str, frozenset[str]] = {
@@ -273,6 +275,10 @@ def _check_combination(params: Mapping[str, object]) -> dict[str, str]:
             errors["base_score"] = "must be in (0, 1) for binary:logistic"
         if objective in {"count:poisson", "reg:gamma", "reg:tweedie"} and base_score <= 0:
             errors["base_score"] = f"must be > 0 for {objective}"
+    if "monotone_constraints" in params and objective in ADAPTIVE_LEAF_OBJECTIVES:
+        # XGBoost recomputes their leaf values after growing a tree, ignoring the constraint
+        # (tested: the predictions are not monotone); refusing beats a silently broken model
+        errors["monotone_constraints"] = f"XGBoost does not keep them with {objective}"
     if "quantile_alpha" in params and objective != "reg:quantileerror":
         errors["quantile_alpha"] = 'only with "objective": "reg:quantileerror"'
     for key in ("aft_loss_distribution", "aft_loss_distribution_scale"):
