@@ -143,6 +143,22 @@ def test_ranking_survival_and_quantile_models(client: TestClient, worker: Worker
     out = parquet_frame(artifact(client, user, done, "predictions.parquet"))
     assert (out["quantile_0.1"] <= out["quantile_0.9"]).all()
 
+    # reports and feedback cover classification and single-output regression: a clear 422
+    for name in ("ranking", "quantile"):
+        report = client.post(f"/models/{jobs[name]['model_id']}/report", headers=auth(user))
+        assert report.status_code == 422 and "reports cover" in report.text
+    logged = client.post(
+        f"/models/{jobs['survival']['model_id']}/predict",
+        headers=auth(user),
+        json={"rows": rows[:1], "log": True},
+    ).json()
+    feedback = client.post(
+        f"/models/{jobs['survival']['model_id']}/feedback",
+        headers=auth(user),
+        json={"items": [{"prediction_id": logged["prediction_ids"][0], "actual": 1.5}]},
+    )
+    assert feedback.status_code == 422 and "feedback covers" in feedback.text
+
     # a retrain keeps the group column of its parent
     retrain = client.post(
         f"/models/{jobs['ranking']['model_id']}/retrain",
