@@ -52,12 +52,15 @@ def ranking_metrics(
     score = np.asarray(scores, dtype=np.float64)
     if len(rel) == 0:
         return {f"ndcg@{k}": None, f"map@{k}": None}
+    # one pass over the rows ordered by query, not a mask per query (O(rows x queries))
+    order = np.argsort(groups, kind="stable")
+    rel, score, sorted_groups = rel[order], score[order], np.asarray(groups)[order]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
     ndcgs: list[float] = []
     aps: list[float] = []
-    for group in np.unique(groups):
-        mine = groups == group
-        ndcgs.append(_ndcg(rel[mine], score[mine], k))
-        aps.append(_average_precision(rel[mine], score[mine], k))
+    for start, stop in zip(starts, [*starts[1:], len(rel)], strict=True):
+        ndcgs.append(_ndcg(rel[start:stop], score[start:stop], k))
+        aps.append(_average_precision(rel[start:stop], score[start:stop], k))
     return {f"ndcg@{k}": float(np.mean(ndcgs)), f"map@{k}": float(np.mean(aps))}
 
 
