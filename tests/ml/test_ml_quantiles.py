@@ -133,3 +133,12 @@ def test_batch_writes_one_column_per_level(model: TrainResult) -> None:
     table = pq.read_table(io.BytesIO(out.getvalue())).to_pandas()
     expected = predict_scores(bundle, rows)
     np.testing.assert_allclose(table[["quantile_0.1", "quantile_0.5", "quantile_0.9"]], expected)
+
+
+def test_the_model_file_keeps_the_role_columns(model: TrainResult) -> None:
+    bundle = bundle_of(model)
+    bundle.roles = {"weight_column": "w", "rank_k": 10}
+    assert loads(dumps(bundle)).roles == {"weight_column": "w", "rank_k": 10}
+    bundle.roles = {"owner": "x"}
+    with pytest.raises(InvalidInput):
+        loads(dumps(bundle))

@@ -10,7 +10,7 @@ attribute, so one file is the whole model and cannot drift from its metadata.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import xgboost as xgb
 
@@ -20,6 +20,7 @@ from xgenerator.ml.labels import LabelEncoding
 from xgenerator.ml.params import TASK_TYPES, TaskType
 
 METADATA_ATTR = "xgenerator"
+ROLE_KEYS = frozenset({"weight_column", "group_column", "event_column", "rank_k"})
 FORMAT_VERSION = 1
 
 
@@ -28,7 +29,9 @@ class ModelBundle:
     """Everything prediction needs, loaded from one model file.
 
     `quantiles` (the `quantile_alpha` of a quantile regression) shape its output: one value
-    per level; `objective` says what a survival model predicts (risk or time)."""
+    per level; `objective` says what a survival model predicts (risk or time). `roles` are
+    the training's role columns (`weight_column`, `group_column`, `event_column`, `rank_k`),
+    which a retrain reuses."""
 
     booster: xgb.Booster
     task_type: TaskType
@@ -37,6 +40,7 @@ class ModelBundle:
     labels: LabelEncoding | None
     objective: str | None = None
     quantiles: list[float] | None = None
+    roles: dict[str, str | int] = field(default_factory=dict)
 
 
 def dumps(bundle: ModelBundle) -> bytes:
@@ -49,6 +53,7 @@ def dumps(bundle: ModelBundle) -> bytes:
         "labels": None if bundle.labels is None else bundle.labels.to_dict(),
         "objective": bundle.objective,
         "quantiles": bundle.quantiles,
+        "roles": bundle.roles,
     }
     bundle.booster.set_attr(**{METADATA_ATTR: json.dumps(metadata, allow_nan=False)})
     return booster_bytes(bundle.booster)
@@ -88,7 +93,13 @@ def loads(data: bytes) -> ModelBundle:
         and all(isinstance(q, float) and 0 < q < 1 for q in quantiles)
     ):
         raise InvalidInput("invalid model metadata: quantiles")
-    return ModelBundle(booster, task_type, target, features, labels, objective, quantiles)
+    roles = metadata.get("roles") or {}
+    if not isinstance(roles, dict) or not all(
+        k in ROLE_KEYS and isinstance(v, str | int) and not isinstance(v, bool)
+        for k, v in roles.items()
+    ):
+        raise InvalidInput("invalid model metadata: roles")
+    return ModelBundle(booster, task_type, target, features, labels, objective, quantiles, roles)
 
 
 def booster_bytes(booster: xgb.Booster) -> bytes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -21,6 +21,7 @@ from xgenerator.jobs.runtime import Runtime
 from xgenerator.ml import bundle, params
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.prepare import Encoding, fresh_encoding
+from xgenerator.ml.prepare import role_columns as spec_roles
 from xgenerator.ml.ranking import DEFAULT_K as RANK_K
 from xgenerator.ml.train import EVAL_TRAIN_EVERY, InitModel, TrainResult, TrainSpec, train
 from xgenerator.models.repository import CACHE
@@ -220,9 +221,13 @@ class TrainKind:
                 if cfg.get("parent_model_id")
                 else None
             )
+        if parent is not None:
+            # a retrain weighs, groups and censors as its parent did (the model file says how,
+            # even when the parent's job record is gone)
+            spec = replace(spec, **CACHE.load(context.store, parent).roles)  # type: ignore[arg-type]
         runtime.progress(percent=0, message="loading data", force=True)
         frame = datasets.load_frame(
-            context.store, dataset, columns=[*spec.features, spec.target, *role_columns(cfg)]
+            context.store, dataset, columns=[*spec.features, spec.target, *spec_roles(spec)]
         )
         init = self._init(context, runtime, job, spec, frame, parent)
         hooks = _Hooks(runtime, context.settings.checkpoint_every)
@@ -286,6 +291,7 @@ class TrainKind:
             labels=result.labels,
             objective=str(result.params["objective"]),
             quantiles=_quantiles(result.params),
+            roles={k: v for k in ROLE_CONFIG if (v := getattr(spec, k)) is not None},
         )
         key = context.store.new_key("models", ".ubj")
         context.store.put_bytes(key, bundle.dumps(packed))
