@@ -32,7 +32,12 @@ class TrainRequest(Request):
     exclude_features: list[str] | None = Field(
         default=None, max_length=2000, description="Columns to switch off"
     )
-    xgb_params: dict[str, Any] = Field(default_factory=dict)
+    xgb_params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="XGBoost parameters (an allow-list). Also: `objective: reg:quantileerror` "
+        "with `quantile_alpha: [0.1, 0.9]`; `monotone_constraints: {column: 1 | -1}` and "
+        "`interaction_constraints: [[column, ...], ...]` by numeric column name",
+    )
     num_boost_round: int = Field(default=100, ge=1)
     early_stopping_rounds: int | None = Field(default=None, ge=1)
     test_size: float = Field(default=0.2, gt=0, lt=1)
