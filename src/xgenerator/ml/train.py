@@ -8,6 +8,7 @@ raised by the hooks (a cancellation, a lost lease) propagate unchanged.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -284,10 +285,11 @@ def _check_spec(spec: TrainSpec) -> dict[str, object]:
 def _eval_metrics(booster: xgb.Booster, dval: xgb.DMatrix) -> dict[str, float | None]:
     """The objective's own metrics on the validation rows (e.g. `cox-nloglik`)."""
     text = booster.eval_set([(dval, "validation")])
-    return {
+    values = {
         name.removeprefix("validation-"): float(value)
         for name, value in (item.rsplit(":", 1) for item in text.split("\t")[1:])
     }
+    return {name: v if math.isfinite(v) else None for name, v in values.items()}
 
 
 def _final_params(spec: TrainSpec, user: dict[str, object], n_classes: int) -> dict[str, object]:
