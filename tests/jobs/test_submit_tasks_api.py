@@ -30,6 +30,9 @@ def task_frame(n: int = 60) -> pd.DataFrame:
             "e_text": rng.choice(["yes", "no"], size=n),
             "y": rng.normal(size=n),
             "label": rng.choice(["a", "b"], size=n),
+            "w_neg": np.r_[-1.0, rng.uniform(0.5, 2, size=n - 1)],
+            "e_two": np.r_[2, rng.integers(0, 2, size=n - 1)],
+            "t_zero": np.r_[0.0, rng.uniform(1, 10, size=n - 1)],
         }
     )
 
@@ -76,6 +79,15 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
     "one column in two roles": (
         {"task_type": "survival", "event_column": "e", "weight_column": "e"},
         "already used by another role",
+    ),
+    "negative weights (from the file's statistics)": ({"weight_column": "w_neg"}, "negative"),
+    "event value 2 (from the file's statistics)": (
+        {"task_type": "survival", "event_column": "e_two"},
+        "must be 0 or 1",
+    ),
+    "survival time 0 (from the file's statistics)": (
+        {"task_type": "survival", "event_column": "e", "target": "t_zero"},
+        "must be > 0",
     ),
     "weights with ranking": (
         {"task_type": "ranking", "group_column": "q", "weight_column": "w"},

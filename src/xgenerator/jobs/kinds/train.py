@@ -10,12 +10,19 @@ import pandas as pd
 import xgboost as xgb
 from sqlalchemy.orm import Session
 
+from xgenerator.artifacts.store import open_store
 from xgenerator.context import Context
 from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Dataset, Job, Model, utcnow
 from xgenerator.errors import Forbidden, InvalidInput
 from xgenerator.jobs.kinds import Outcome, register
-from xgenerator.jobs.kinds.train_checks import check_constraints, check_roles, role_columns
+from xgenerator.jobs.kinds.derived import open_parquet
+from xgenerator.jobs.kinds.train_checks import (
+    check_constraints,
+    check_role_values,
+    check_roles,
+    role_columns,
+)
 from xgenerator.jobs.queues import Queue
 from xgenerator.jobs.runtime import Runtime
 from xgenerator.ml import bundle, params
@@ -100,6 +107,9 @@ def prepare_train(
         settings, task_type, config.get("xgb_params") or {}, config["num_boost_round"]
     )
     check_constraints(dataset.schema, features, checked)
+    if role_columns(config) or task_type == "survival":
+        with open_parquet(open_store(settings), dataset.storage_key) as parquet:
+            check_role_values(parquet, dataset.schema, config)
     train_config = {
         **config,
         "features": features,

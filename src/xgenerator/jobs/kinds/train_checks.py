@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from xgenerator.errors import InvalidInput
 from xgenerator.ml.constraints import constraint_errors
 from xgenerator.ml.roles import ROLE_FIELDS
@@ -68,3 +70,61 @@ def check_constraints(
     errors = constraint_errors(xgb_params, feature_kinds)
     if errors:
         raise InvalidInput("invalid constraints in xgb_params", {"columns": errors})
+
+
+def column_ranges(parquet: pq.ParquetFile, names: list[str]) -> dict[str, tuple[float, float]]:
+    """(min, max) of each numeric column over the non-missing values, from the Parquet footer's
+    row-group statistics (no data page is read); a column without statistics is left out."""
+    schema = parquet.schema_arrow
+    metadata = parquet.metadata
+    ranges: dict[str, tuple[float, float]] = {}
+    for name in names:
+        index = schema.get_field_index(name)
+        if index < 0:
+            continue
+        lows: list[float] = []
+        highs: list[float] = []
+        for group in range(metadata.num_row_groups):
+            stats = metadata.row_group(group).column(index).statistics
+            rows = metadata.row_group(group).num_rows
+            if stats is None or not stats.has_min_max:
+                if stats is not None and stats.null_count == rows:
+                    continue  # a row group of nulls only
+                break  # values without statistics: the range is unknown
+            if not all(isinstance(v, int | float) for v in (stats.min, stats.max)):
+                break
+            lows.append(float(stats.min))
+            highs.append(float(stats.max))
+        else:
+            if lows:
+                ranges[name] = (min(lows), max(highs))
+    return ranges
+
+
+def check_role_values(
+    parquet: pq.ParquetFile, schema: dict[str, Any], config: dict[str, Any]
+) -> None:
+    """What the file's statistics already tell: negative weights, event values outside
+    [0, 1], survival times <= 0. (An event of 0.5 or a missing value only the worker sees.)
+
+    Training drops the rows without a target, so weights and events are judged here only
+    when the target has no missing value: a bad value on a dropped row fails nothing."""
+    nulls = {c["name"]: c.get("null_count", 1) for c in schema["columns"]}
+    complete = nulls.get(config["target"]) == 0
+    roles = (config.get("weight_column"), config.get("event_column")) if complete else ()
+    wanted = [c for c in roles if c]
+    if config["task_type"] == "survival":
+        wanted.append(config["target"])
+    ranges = column_ranges(parquet, wanted)
+    errors: dict[str, str] = {}
+    weight = ranges.get(config.get("weight_column") or "")
+    if weight is not None and weight[0] < 0:
+        errors["weight_column"] = f"has negative weights (min {weight[0]:g})"
+    event = ranges.get(config.get("event_column") or "")
+    if event is not None and (event[0] < 0 or event[1] > 1):
+        errors["event_column"] = f"must be 0 or 1, has values in [{event[0]:g}, {event[1]:g}]"
+    time = ranges.get(config["target"]) if config["task_type"] == "survival" else None
+    if time is not None and time[0] <= 0:
+        errors["target"] = f"survival times must be > 0 (min {time[0]:g})"
+    if errors:
+        raise InvalidInput("invalid values in role columns", {"errors": errors})
