@@ -3,16 +3,20 @@ mistake is a 422 in the one error shape naming the field, and no job row is crea
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.jobs.test_submit_api import job_count
 from tests.support import auth, create_user, upload
 from xgenerator.context import Context
+from xgenerator.jobs.kinds.train_checks import column_ranges
 
 
 def task_frame(n: int = 60) -> pd.DataFrame:
@@ -203,3 +207,21 @@ def test_good_task_fields_are_accepted_with_role_columns_left_out_of_the_feature
     assert "e" not in configs[2]["features"] and "t" not in configs[2]["features"]
     assert configs[3]["xgb_params"]["quantile_alpha"] == [0.1, 0.9]
     assert configs[4]["xgb_params"]["monotone_constraints"] == {"x": -1}
+
+
+def test_column_ranges_span_every_row_group_and_skip_unknown_ones(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "w": pa.array([1.0, 2.0, None, None, -3.0, 4.0]),
+            "flag": pa.array([True, False, True, True, False, True]),
+            "text": pa.array(list("abcdef")),
+        }
+    )
+    path = tmp_path / "f.parquet"
+    pq.write_table(table, path, row_group_size=2)  # the middle group: w only nulls
+    assert column_ranges(pq.ParquetFile(path), ["w", "flag", "text", "nope"]) == {
+        "w": (-3.0, 4.0),
+        "flag": (0.0, 1.0),
+    }
+    pq.write_table(table, path, write_statistics=False)
+    assert column_ranges(pq.ParquetFile(path), ["w"]) == {}

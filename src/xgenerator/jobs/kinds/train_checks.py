@@ -75,12 +75,13 @@ def check_constraints(
 def column_ranges(parquet: pq.ParquetFile, names: list[str]) -> dict[str, tuple[float, float]]:
     """(min, max) of each numeric column over the non-missing values, from the Parquet footer's
     row-group statistics (no data page is read); a column without statistics is left out."""
-    schema = parquet.schema_arrow
     metadata = parquet.metadata
+    # Parquet's leaf columns by path: the Arrow field index differs once a column is nested
+    positions = {metadata.schema.column(i).path: i for i in range(metadata.num_columns)}
     ranges: dict[str, tuple[float, float]] = {}
     for name in names:
-        index = schema.get_field_index(name)
-        if index < 0:
+        index = positions.get(name)
+        if index is None:
             continue
         lows: list[float] = []
         highs: list[float] = []
