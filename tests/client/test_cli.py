@@ -235,3 +235,51 @@ def test_cv_importance_and_explained_predictions(xgen: Any, tmp_path: Path) -> N
     written = pd.read_csv(out)
     contributions = [c for c in written.columns if c.startswith("contribution_")]
     assert contributions == [f"contribution_{c}" for c in ("x1", "x2", "color", "bias")]
+
+
+def test_train_a_quantile_model_with_task_fields_and_write_its_levels(
+    xgen: Any, tmp_path: Path
+) -> None:
+    frame = (
+        classification_frame(200)
+        .assign(y=lambda f: f["x1"] * 2, w=1.0, label=None)
+        .drop(columns="label")
+    )
+    dataset_id = as_json(xgen("datasets", "upload", str(csv_file(tmp_path, frame)), "--json"))[
+        "dataset_id"
+    ]
+    trained = xgen(
+        "train",
+        "-d",
+        dataset_id,
+        "-t",
+        "y",
+        "-n",
+        "q",
+        "--task",
+        "regression",
+        "--weight-column",
+        "w",
+        "--rounds",
+        "5",
+        "-p",
+        "objective=reg:quantileerror",
+        "-p",
+        "quantile_alpha=[0.1, 0.9]",
+        "--wait",
+        "--json",
+    )
+    assert trained.exit_code == 0, trained.output
+    job = as_json(trained)
+    assert {"name": "w", "reason": "role", "detail": "used as weight_column"} in job["result"][
+        "excluded_features"
+    ]
+    assert set(job["result"]["metrics"]) == {"pinball@0.1", "pinball@0.9", "coverage@0.1-0.9"}
+    rows = csv_file(tmp_path, frame.drop(columns=["y", "w"]).head(5), "rows.csv")
+    out = tmp_path / "levels.csv"
+    assert xgen("models", "predict", job["model_id"], str(rows), "-o", str(out)).exit_code == 0
+    written = pd.read_csv(out)
+    assert list(written.columns) == ["quantile_0.1", "quantile_0.9"] and len(written) == 5
+    assert (written["quantile_0.1"] <= written["quantile_0.9"]).all()
+    refused = xgen("train", "-d", dataset_id, "-t", "y", "-n", "r", "--task", "ranking", "--json")
+    assert refused.exit_code != 0 and "group_column" in refused.stderr

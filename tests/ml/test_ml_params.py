@@ -125,12 +125,20 @@ def test_base_score_must_fit_the_objective() -> None:
 
 def test_unknown_task_type() -> None:
     with pytest.raises(InvalidInput):
-        validate_params({}, "ranking")
+        validate_params({}, "clustering")
 
 
 def test_every_allowed_param_is_documented_by_its_kind() -> None:
     for name, spec in ALLOWED_PARAMS.items():
-        assert spec.kind in {"float", "int", "choice", "metrics"}, name
+        assert spec.kind in {
+            "float",
+            "int",
+            "choice",
+            "metrics",
+            "alphas",
+            "monotone",
+            "interaction",
+        }, name
         if spec.kind in {"choice", "metrics"}:
             assert spec.choices, name
 

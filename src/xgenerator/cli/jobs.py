@@ -26,6 +26,8 @@ jobs_app = typer.Typer(help=f"Follow and cancel jobs.\n\n{EXIT_CODES}", no_args_
 class TaskType(StrEnum):
     classification = "classification"
     regression = "regression"
+    ranking = "ranking"
+    survival = "survival"
 
 
 def _param(text: str) -> tuple[str, Any]:
@@ -57,16 +59,24 @@ def train(
     exclude: Annotated[str | None, typer.Option(help="Comma-separated columns to skip")] = None,
     early_stopping: Annotated[int | None, typer.Option(help="Stop after N flat rounds")] = None,
     test_size: Annotated[float, typer.Option(help="Held-out fraction")] = 0.2,
+    weight_column: Annotated[str | None, typer.Option(help="Sample weight column")] = None,
+    group_column: Annotated[str | None, typer.Option(help="Ranking: query id column")] = None,
+    event_column: Annotated[
+        str | None, typer.Option(help="Survival: 1 observed, 0 censored")
+    ] = None,
+    rank_k: Annotated[int | None, typer.Option(help="Ranking: k of ndcg@k, map@k")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Follow until the job ends")] = False,
     timeout: Timeout = None,
     as_json: Json = False,
 ) -> None:
-    """Submit a training job; with --wait, follow it with a progress bar."""
+    """Submit a training job; with --wait, follow it with a progress bar.
+
+    Quantiles and constraints are XGBoost parameters, values in JSON:
+    -p objective=reg:quantileerror -p 'quantile_alpha=[0.1,0.5,0.9]'
+    -p 'monotone_constraints={"age": 1}'"""
     params = dict(_param(p) for p in param or [])
     with connect() as client:
-        kind: Literal["classification", "regression"] = (
-            "regression" if task is TaskType.regression else "classification"
-        )
+        kind: Literal["classification", "regression", "ranking", "survival"] = task.value
         job = client.train(
             dataset,
             target,
@@ -78,6 +88,10 @@ def train(
             exclude_features=_names(exclude),
             early_stopping_rounds=early_stopping,
             test_size=test_size,
+            weight_column=weight_column,
+            group_column=group_column,
+            event_column=event_column,
+            rank_k=rank_k,
         )
         if wait:
             _wait(job, timeout, as_json)

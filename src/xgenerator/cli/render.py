@@ -122,6 +122,8 @@ def model(console: Console, m: Model) -> None:
 def predictions_frame(predicted: list[Any], probabilities: list[dict[str, float]]) -> pd.DataFrame:
     import pandas as pd
 
+    if predicted and isinstance(predicted[0], dict):  # quantile regression: a column per level
+        return pd.DataFrame(predicted).add_prefix("quantile_")
     frame = pd.DataFrame({"prediction": predicted})
     if probabilities:
         proba = pd.DataFrame(probabilities).add_prefix("p_")

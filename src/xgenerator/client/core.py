@@ -64,7 +64,9 @@ class Client:
         target: str,
         *,
         model_name: str,
-        task_type: Literal["classification", "regression"] = "classification",
+        task_type: Literal["classification", "regression", "ranking", "survival"] = (
+            "classification"
+        ),
         num_boost_round: int = 100,
         xgb_params: Mapping[str, Any] | None = None,
         features: Sequence[str] | None = None,
@@ -72,9 +74,17 @@ class Client:
         early_stopping_rounds: int | None = None,
         test_size: float = 0.2,
         eval_train_every: int | None = None,
+        weight_column: str | None = None,
+        group_column: str | None = None,
+        event_column: str | None = None,
+        rank_k: int | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
-        """Submit a training job; it runs on a worker. `Job.wait()` follows it."""
+        """Submit a training job; it runs on a worker. `Job.wait()` follows it.
+
+        `weight_column`: sample weights; `group_column` (ranking): query ids; `event_column`
+        (survival, `target` the time): 1 observed, 0 censored; `rank_k`: k of ndcg@k, map@k.
+        Quantile regression and constraints go in `xgb_params` (see the README)."""
         body: dict[str, Any] = {
             "dataset_id": dataset if isinstance(dataset, str) else dataset.dataset_id,
             "target": target,
@@ -92,6 +102,13 @@ class Client:
             body["early_stopping_rounds"] = early_stopping_rounds
         if eval_train_every is not None:
             body["eval_train_every"] = eval_train_every
+        roles = {
+            "weight_column": weight_column,
+            "group_column": group_column,
+            "event_column": event_column,
+            "rank_k": rank_k,
+        }
+        body.update({k: v for k, v in roles.items() if v is not None})
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         accepted = self.request("POST", "/train", json=body, headers=headers)
         return self.jobs.get(accepted["job_id"])

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from xgenerator.datasets.chunks import OnChunk, ParquetSink, Written, chunks
+from xgenerator.ml import quantiles
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.explain import contributions
 from xgenerator.ml.features import to_model_frame
@@ -29,14 +30,22 @@ from xgenerator.ml.predict import predict_scores
 def output_columns(
     input_names: list[str], bundle: ModelBundle, explain: bool = False
 ) -> dict[str, str]:
-    """Output column -> what it holds: ``prediction``, for a classifier one
-    ``probability_<class>`` per class (``class:<i>``), with `explain` one
-    ``contribution_<feature>`` per feature and ``contribution_bias`` (``contribution:<i>``);
-    a name already taken by the input gets a ``_``."""
+    """Output column -> what it holds: ``prediction`` and, for a classifier, one
+    ``probability_<class>`` per class (``class:<i>``); for a quantile regression one
+    ``quantile_<level>`` per level instead; with `explain` one ``contribution_<feature>`` per
+    feature and ``contribution_bias`` (``contribution:<i>``). A name already taken by the
+    input gets a ``_``."""
     taken = set(input_names)
-    wanted = [("prediction", "prediction")]
-    if bundle.labels is not None:
-        wanted += [(f"probability_{c}", f"class:{i}") for i, c in enumerate(bundle.labels.classes)]
+    if bundle.quantiles is not None:
+        wanted = [
+            (f"quantile_{quantiles.key(q)}", f"quantile:{i}")
+            for i, q in enumerate(bundle.quantiles)
+        ]
+    else:
+        wanted = [("prediction", "prediction")]
+        if bundle.labels is not None:
+            classes = bundle.labels.classes
+            wanted += [(f"probability_{c}", f"class:{i}") for i, c in enumerate(classes)]
     if explain:
         keys = [*(f.name for f in bundle.features), "bias"]
         wanted += [(f"contribution_{k}", f"contribution:{i}") for i, k in enumerate(keys)]
@@ -120,6 +129,8 @@ def _prediction_arrays(
     columns: dict[str, str],
 ) -> list[tuple[str, pa.Array]]:
     names = list(columns)
+    if scores.ndim == 2 and classes is None:  # quantile regression: a column per level
+        return [(name, pa.array(scores[:, i], type=pa.float64())) for i, name in enumerate(names)]
     if classes is None:
         return [(names[0], pa.array(scores, type=pa.float64()))]
     as_string = prediction_type == pa.string()

@@ -10,28 +10,37 @@ attribute, so one file is the whole model and cannot drift from its metadata.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
 
 import xgboost as xgb
 
 from xgenerator.errors import InvalidInput
 from xgenerator.ml.features import Feature, model_columns
 from xgenerator.ml.labels import LabelEncoding
+from xgenerator.ml.params import TASK_TYPES, TaskType
 
 METADATA_ATTR = "xgenerator"
+ROLE_KEYS = frozenset({"weight_column", "group_column", "event_column", "rank_k"})
 FORMAT_VERSION = 1
 
 
 @dataclass
 class ModelBundle:
-    """Everything prediction needs, loaded from one model file."""
+    """Everything prediction needs, loaded from one model file.
+
+    `quantiles` (the `quantile_alpha` of a quantile regression) shape its output: one value
+    per level; `objective` says what a survival model predicts (risk or time). `roles` are
+    the training's role columns (`weight_column`, `group_column`, `event_column`, `rank_k`),
+    which a retrain reuses."""
 
     booster: xgb.Booster
-    task_type: Literal["classification", "regression"]
+    task_type: TaskType
     target: str
     features: list[Feature]
     labels: LabelEncoding | None
+    objective: str | None = None
+    quantiles: list[float] | None = None
+    roles: dict[str, str | int] = field(default_factory=dict)
 
 
 def dumps(bundle: ModelBundle) -> bytes:
@@ -42,6 +51,9 @@ def dumps(bundle: ModelBundle) -> bytes:
         "target": bundle.target,
         "features": [f.to_dict() for f in bundle.features],
         "labels": None if bundle.labels is None else bundle.labels.to_dict(),
+        "objective": bundle.objective,
+        "quantiles": bundle.quantiles,
+        "roles": bundle.roles,
     }
     bundle.booster.set_attr(**{METADATA_ATTR: json.dumps(metadata, allow_nan=False)})
     return booster_bytes(bundle.booster)
@@ -61,7 +73,7 @@ def loads(data: bytes) -> ModelBundle:
         raise InvalidInput("unsupported model metadata format")
     task_type, target = metadata.get("task_type"), metadata.get("target")
     raw_features = metadata.get("features")
-    if task_type not in ("classification", "regression") or not isinstance(target, str):
+    if task_type not in TASK_TYPES or not isinstance(target, str):
         raise InvalidInput("invalid model metadata")
     if not isinstance(raw_features, list) or not raw_features:
         raise InvalidInput("invalid model metadata: no features")
@@ -72,7 +84,22 @@ def loads(data: bytes) -> ModelBundle:
         raise InvalidInput("invalid model metadata: labels do not fit the task type")
     if booster.feature_names is not None and booster.feature_names != model_columns(features):
         raise InvalidInput("model metadata does not match the booster's features")
-    return ModelBundle(booster, task_type, target, features, labels)
+    objective, quantiles = metadata.get("objective"), metadata.get("quantiles")
+    if objective is not None and not isinstance(objective, str):
+        raise InvalidInput("invalid model metadata: objective")
+    if quantiles is not None and not (
+        isinstance(quantiles, list)
+        and quantiles
+        and all(isinstance(q, float) and 0 < q < 1 for q in quantiles)
+    ):
+        raise InvalidInput("invalid model metadata: quantiles")
+    roles = metadata.get("roles") or {}
+    if not isinstance(roles, dict) or not all(
+        k in ROLE_KEYS and isinstance(v, str | int) and not isinstance(v, bool)
+        for k, v in roles.items()
+    ):
+        raise InvalidInput("invalid model metadata: roles")
+    return ModelBundle(booster, task_type, target, features, labels, objective, quantiles, roles)
 
 
 def booster_bytes(booster: xgb.Booster) -> bytes:

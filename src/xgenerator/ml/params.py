@@ -8,14 +8,17 @@ list before they reach a job: every key must be known, typed and bounded.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from xgenerator.errors import InvalidInput
+from xgenerator.ml.constraints import check_interaction_shape, check_monotone_shape
+from xgenerator.ml.quantiles import check_alphas
 
-TaskType = Literal["classification", "regression"]
-TASK_TYPES: tuple[str, ...] = ("classification", "regression")
+TaskType = Literal["classification", "regression", "ranking", "survival"]
+TASK_TYPES: tuple[str, ...] = ("classification", "regression", "ranking", "survival")
 
 CLASSIFICATION_OBJECTIVES = frozenset({"binary:logistic", "multi:softprob"})
 REGRESSION_OBJECTIVES = frozenset(
@@ -27,11 +30,18 @@ REGRESSION_OBJECTIVES = frozenset(
         "count:poisson",
         "reg:tweedie",
         "reg:gamma",
+        "reg:quantileerror",
     }
 )
+# objectives whose leaf values XGBoost refreshes from the residuals' quantiles
+ADAPTIVE_LEAF_OBJECTIVES = frozenset({"reg:quantileerror", "reg:absoluteerror"})
+RANKING_OBJECTIVES = frozenset({"rank:ndcg", "rank:pairwise", "rank:map"})
+SURVIVAL_OBJECTIVES = frozenset({"survival:cox", "survival:aft"})
 OBJECTIVES: dict[str, frozenset[str]] = {
     "classification": CLASSIFICATION_OBJECTIVES,
     "regression": REGRESSION_OBJECTIVES,
+    "ranking": RANKING_OBJECTIVES,
+    "survival": SURVIVAL_OBJECTIVES,
 }
 
 # Metrics are not checked against the task: `error` on a regression fails inside XGBoost,
@@ -53,8 +63,17 @@ EVAL_METRICS = frozenset(
         "gamma-nloglik",
         "gamma-deviance",
         "tweedie-nloglik",
+        "ndcg",
+        "map",
+        "pre",
+        "cox-nloglik",
+        "aft-nloglik",
+        "interval-regression-accuracy",
+        "quantile",
     }
 )
+# ranking metrics cut at k: `ndcg@5`, `map@10`, `pre@3`
+_METRIC_AT_K = re.compile(r"^(ndcg|map|pre)@([1-9][0-9]{0,3})$")
 
 DEVICES = frozenset({"cpu", "cuda", *(f"cuda:{i}" for i in range(8))})
 
@@ -74,7 +93,7 @@ BIG = 1e6  # upper bound for unbounded-in-theory penalties; larger values only h
 class Param:
     """One allowed key: its kind and its bounds (``open_*`` excludes the bound itself)."""
 
-    kind: Literal["float", "int", "choice", "metrics"]
+    kind: Literal["float", "int", "choice", "metrics", "alphas", "monotone", "interaction"]
     low: float | None = None
     high: float | None = None
     open_low: bool = False
@@ -119,6 +138,17 @@ ALLOWED_PARAMS: dict[str, Param] = {
     "num_parallel_tree": Param("int", 1, 100, doc=">1 builds a boosted random forest"),
     "tweedie_variance_power": Param("float", 1.0, 2.0, open_low=True, open_high=True),
     "huber_slope": Param("float", 0.0, BIG, open_low=True, doc="for reg:pseudohubererror"),
+    "quantile_alpha": Param("alphas", doc="for reg:quantileerror: a list of levels in (0, 1)"),
+    "aft_loss_distribution": Param(
+        "choice", choices=frozenset({"normal", "logistic", "extreme"}), doc="for survival:aft"
+    ),
+    "aft_loss_distribution_scale": Param(
+        "float", 0.0, 100.0, open_low=True, doc="for survival:aft"
+    ),
+    "lambdarank_pair_method": Param("choice", choices=frozenset({"mean", "topk"})),
+    "lambdarank_num_pair_per_sample": Param("int", 1, 1000, doc="pairs per document"),
+    "monotone_constraints": Param("monotone", doc="{column: 1 | -1}, numeric columns only"),
+    "interaction_constraints": Param("interaction", doc="[[column, ...], ...]"),
 }
 
 # Aliases are folded into XGBoost's native names so that a model's params read one way.
@@ -159,6 +189,8 @@ def validate_params(
         errors.update(_check_combination(out))
     if errors:
         raise InvalidInput("invalid xgb_params", {"errors": errors})
+    if out.get("objective") == "reg:quantileerror":
+        out.setdefault("quantile_alpha", [0.5])  # XGBoost's default, written out
     return out
 
 
@@ -177,6 +209,12 @@ def _check(name: str, spec: Param, value: object, task_type: str, depth_limit: i
         return _number(value, spec, as_int=True)
     if spec.kind == "metrics":
         return _metrics(value, spec.choices)
+    if spec.kind == "alphas":
+        return check_alphas(value)
+    if spec.kind == "monotone":
+        return check_monotone_shape(value)
+    if spec.kind == "interaction":
+        return check_interaction_shape(value)
     if not isinstance(value, str):
         raise ValueError("must be a string")
     if name == "tree_method" and value == "exact":
@@ -219,7 +257,7 @@ def _metrics(value: object, choices: frozenset[str]) -> str | list[str]:
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise ValueError("must be a metric name or a non-empty list of names")
-    unknown = [n for n in names if n not in choices]
+    unknown = [n for n in names if n not in choices and not _METRIC_AT_K.match(n)]
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; allowed: {sorted(choices)}")
     if len(set(names)) != len(names):
@@ -237,6 +275,15 @@ def _check_combination(params: Mapping[str, object]) -> dict[str, str]:
             errors["base_score"] = "must be in (0, 1) for binary:logistic"
         if objective in {"count:poisson", "reg:gamma", "reg:tweedie"} and base_score <= 0:
             errors["base_score"] = f"must be > 0 for {objective}"
+    if "monotone_constraints" in params and objective in ADAPTIVE_LEAF_OBJECTIVES:
+        # XGBoost recomputes their leaf values after growing a tree, ignoring the constraint
+        # (tested: the predictions are not monotone); refusing beats a silently broken model
+        errors["monotone_constraints"] = f"XGBoost does not keep them with {objective}"
+    if "quantile_alpha" in params and objective != "reg:quantileerror":
+        errors["quantile_alpha"] = 'only with "objective": "reg:quantileerror"'
+    for key in ("aft_loss_distribution", "aft_loss_distribution_scale"):
+        if key in params and objective != "survival:aft":
+            errors[key] = 'only with "objective": "survival:aft"'
     return errors
 
 

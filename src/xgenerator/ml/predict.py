@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from xgenerator.errors import InvalidInput
+from xgenerator.ml import quantiles
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.features import to_model_frame
 from xgenerator.ml.labels import Label
@@ -21,9 +22,12 @@ from xgenerator.ml.labels import Label
 
 @dataclass
 class Prediction:
-    """One entry per input row; `probabilities` is None for regression."""
+    """One entry per input row; `probabilities` is None but for classification.
 
-    predictions: list[Label]
+    A prediction is a class label (classification), a number (regression, a ranking score, a
+    survival model's risk or time) or `{level: value}` (quantile regression)."""
+
+    predictions: list[Label] | list[dict[str, float]]
     probabilities: list[dict[str, float]] | None
 
     def to_dict(self) -> dict[str, object]:
@@ -33,8 +37,12 @@ class Prediction:
 def predict(bundle: ModelBundle, rows: pd.DataFrame) -> Prediction:
     """Predict `rows` (extra columns ignored); bad or missing feature columns are InvalidInput."""
     scores = predict_scores(bundle, rows)
+    if bundle.quantiles is not None:
+        keys = [quantiles.key(q) for q in bundle.quantiles]
+        return Prediction([dict(zip(keys, map(float, r), strict=True)) for r in scores], None)
     if bundle.labels is None:
-        return Prediction([float(v) for v in scores], None)
+        values: list[Label] = [float(v) for v in scores]
+        return Prediction(values, None)
     keys = [str(c) for c in bundle.labels.classes]
     return Prediction(
         predictions=bundle.labels.decode(scores.argmax(axis=1)),
@@ -43,13 +51,18 @@ def predict(bundle: ModelBundle, rows: pd.DataFrame) -> Prediction:
 
 
 def predict_scores(bundle: ModelBundle, rows: pd.DataFrame) -> np.ndarray[Any, Any]:
-    """The raw float64 output: (n,) values for regression, (n, classes) probabilities for
-    classification. Online and batch prediction both go through here, so they agree."""
+    """The raw float64 output: (n,) values for regression, ranking and survival, (n, classes)
+    probabilities for classification, (n, levels) ascending per row for quantile regression.
+    Online and batch prediction both go through here, so they agree."""
     frame = to_model_frame(rows, bundle.features)
     width = None if bundle.labels is None else len(bundle.labels.classes)
+    if bundle.quantiles is not None:
+        width = len(bundle.quantiles)
     if len(frame) == 0:
         return np.empty((0,) if width is None else (0, width), dtype=np.float64)
     scores = np.asarray(bundle.booster.inplace_predict(frame), dtype=np.float64)
+    if bundle.quantiles is not None:
+        return quantiles.sorted_quantiles(scores, len(bundle.quantiles))
     if width is not None and scores.ndim == 1:  # binary:logistic gives P(class 1) only
         scores = np.column_stack([1.0 - scores, scores])
     return scores

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from xgenerator.errors import InvalidInput, TrainingFailed
+from xgenerator.ml import roles
 from xgenerator.ml.features import Feature, infer_features, to_model_frame
 from xgenerator.ml.labels import LabelEncoding
 from xgenerator.ml.selection import Excluded, screen
@@ -28,7 +29,8 @@ class PreparedData:
     """The model frame and target codes (classification) or values (regression).
 
     `excluded` are the candidate columns left out (`ml.selection`); `dropped_rows` counts the
-    rows left out by cause: ``missing_target``, rows whose target is missing.
+    rows left out by cause: ``missing_target``, rows whose target is missing. `weight`,
+    `group` (query codes) and `event` come from the spec's role columns (`ml.roles`).
     """
 
     frame: pd.DataFrame
@@ -37,11 +39,14 @@ class PreparedData:
     labels: LabelEncoding | None
     excluded: list[Excluded] = field(default_factory=list)
     dropped_rows: dict[str, int] = field(default_factory=dict)
+    weight: np.ndarray[Any, Any] | None = None
+    group: np.ndarray[Any, Any] | None = None
+    event: np.ndarray[Any, Any] | None = None
 
 
 def prepare(df: pd.DataFrame, spec: TrainSpec, init: InitModel | None) -> PreparedData:
     """Drop rows without a target, then code features and target (the parent's, if any)."""
-    missing = [c for c in [*spec.features, spec.target] if c not in df.columns]
+    missing = [c for c in [*spec.features, spec.target, *role_columns(spec)] if c not in df.columns]
     if missing:
         raise TrainingFailed("MissingColumns", "missing columns", {"missing": missing})
     if len(df) == 0:
@@ -51,6 +56,7 @@ def prepare(df: pd.DataFrame, spec: TrainSpec, init: InitModel | None) -> Prepar
     if not keep.any():
         raise TrainingFailed("EmptyTarget", f"target column {spec.target!r} has only nulls")
     dropped = {"missing_target": int((~keep).sum())}
+    kept = df.loc[keep, role_columns(spec)]
     df = df.loc[keep, list(spec.features)]
     target = target[keep]
     if len(df) < 2:
@@ -62,12 +68,30 @@ def prepare(df: pd.DataFrame, spec: TrainSpec, init: InitModel | None) -> Prepar
         frame = to_model_frame(df, features)
         if spec.task_type == "classification":
             labels = _labels(target, init)
-            return PreparedData(frame, labels.encode(target), features, labels, excluded, dropped)
-        if init is not None and init.labels is not None:
-            raise TrainingFailed("IncompatibleModel", "the parent model is a classifier")
-        return PreparedData(frame, _numeric_target(target), features, None, excluded, dropped)
+            data = PreparedData(frame, labels.encode(target), features, labels, excluded, dropped)
+        else:
+            if init is not None and init.labels is not None:
+                raise TrainingFailed("IncompatibleModel", "the parent model is a classifier")
+            data = PreparedData(frame, _numeric_target(target), features, None, excluded, dropped)
+        _read_roles(data, kept, spec)
+        return data
     except InvalidInput as exc:
         raise TrainingFailed("InvalidData", exc.message, exc.details) from exc
+
+
+def role_columns(spec: TrainSpec) -> list[str]:
+    """The weight, group and event columns the spec names."""
+    named = (spec.weight_column, spec.group_column, spec.event_column)
+    return [c for c in named if c is not None]
+
+
+def _read_roles(data: PreparedData, df: pd.DataFrame, spec: TrainSpec) -> None:
+    if spec.weight_column is not None:
+        data.weight = roles.weights(df[spec.weight_column])
+    if spec.group_column is not None:
+        data.group = roles.groups(df[spec.group_column])
+    if spec.event_column is not None:
+        data.event = roles.events(df[spec.event_column])
 
 
 def _features(
@@ -100,6 +124,11 @@ def select_features(df: pd.DataFrame, spec: TrainSpec) -> tuple[list[Feature], l
             "no usable feature column is left",
             {"excluded_features": [e.to_dict() for e in excluded]},
         )
+    if not spec.features_forced:  # a candidate column by default, taken by its role instead
+        for field_name in roles.ROLE_FIELDS:
+            column = getattr(spec, field_name)
+            if column is not None:
+                excluded.append(Excluded(column, "role", f"used as {field_name}"))
     return infer_features(df, names), excluded
 
 

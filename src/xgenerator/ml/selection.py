@@ -24,7 +24,8 @@ import pandas as pd
 
 from xgenerator.ml.features import column_kind
 
-Reason = Literal["all_missing", "constant", "unique_per_row", "too_many_levels"]
+# "role": the column is the weight, group or event column, never a feature
+Reason = Literal["all_missing", "constant", "unique_per_row", "too_many_levels", "role"]
 
 MIN_ID_ROWS = 50
 ID_SHARE = 0.95

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from xgenerator.ml import ranking
+
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
 
@@ -23,9 +25,20 @@ def validation_size(n_rows: int, test_size: float) -> int:
 
 
 def split_indices(
-    n_rows: int, test_size: float, seed: int, classes: IntArray | None = None
+    n_rows: int,
+    test_size: float,
+    seed: int,
+    classes: IntArray | None = None,
+    *,
+    groups: IntArray | None = None,
 ) -> tuple[IntArray, IntArray]:
-    """Positions of the training and validation rows (caller guarantees n_rows >= 2)."""
+    """Positions of the training and validation rows (caller guarantees n_rows >= 2).
+
+    With `groups` (ranking queries) whole groups go to one side, and each side's rows are
+    ordered by group, as XGBoost's `qid` requires."""
+    if groups is not None:
+        train, val = ranking.group_split(groups, test_size, seed)
+        return ranking.by_group(train, groups), ranking.by_group(val, groups)
     n_val = min(validation_size(n_rows, test_size), n_rows - 1)
     rows = np.arange(n_rows, dtype=np.int64)
     if classes is None:

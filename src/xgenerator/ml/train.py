@@ -8,19 +8,23 @@ raised by the hooks (a cancellation, a lost lease) propagate unchanged.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 
 from xgenerator.errors import InvalidInput, TrainingFailed
+from xgenerator.ml import ranking, roles, survival
+from xgenerator.ml.constraints import to_positions
+from xgenerator.ml.evaluation import Validation, validation_metrics
 from xgenerator.ml.features import Feature
 from xgenerator.ml.labels import LabelEncoding
-from xgenerator.ml.metrics import Metrics, classification_metrics, regression_metrics
-from xgenerator.ml.params import validate_params, wants_gpu
+from xgenerator.ml.metrics import Metrics
+from xgenerator.ml.params import TaskType, validate_params, wants_gpu
 from xgenerator.ml.prepare import prepare
 from xgenerator.ml.selection import Excluded
 from xgenerator.ml.split import split_indices
@@ -34,7 +38,7 @@ EVAL_TRAIN_EVERY = 10
 class TrainSpec:
     """What to train; `params` are user XGBoost parameters (validated again here)."""
 
-    task_type: Literal["classification", "regression"]
+    task_type: TaskType
     target: str
     features: list[str]
     params: dict[str, object] = field(default_factory=dict)
@@ -49,6 +53,12 @@ class TrainSpec:
     features_forced: bool = False
     # a text column with more distinct values is left out (unless forced); None: no bound
     max_category_levels: int | None = None
+    # role columns (`ml.roles`): sample weight, query id (ranking), event (survival)
+    weight_column: str | None = None
+    group_column: str | None = None
+    event_column: str | None = None
+    # the cut-off of the ranking metrics ndcg@k and map@k
+    rank_k: int = ranking.DEFAULT_K
 
 
 class TrainHooks(Protocol):
@@ -117,11 +127,16 @@ def train(
     data = prepare(df, spec, init)
     n_classes = len(data.labels.classes) if data.labels is not None else 0
     params = _final_params(spec, user_params, n_classes)
+    if data.event is not None:
+        survival.check_survival(data.target, data.event)
     train_idx, val_idx = split_indices(
-        len(data.frame), spec.test_size, spec.seed, data.target if n_classes else None
+        len(data.frame),
+        spec.test_size,
+        spec.seed,
+        data.target if n_classes else None,
+        groups=data.group,
     )
     x_train, x_val = data.frame.iloc[train_idx], data.frame.iloc[val_idx]
-    y_train, y_val = data.target[train_idx], data.target[val_idx]
 
     rounds_done = min(init.rounds_done, spec.num_boost_round) if init else 0
     remaining = spec.num_boost_round - rounds_done
@@ -135,10 +150,20 @@ def train(
         )
     try:
         nthread = recorder.threads()
-        dtrain, dval = _matrices(x_train, y_train, x_val, y_val, params, nthread)
+        dtrain, dval = _matrices(
+            x_train,
+            None,
+            x_val,
+            None,
+            params,
+            nthread,
+            train_fields=roles.dmatrix_fields(data, train_idx, params),
+            val_fields=roles.dmatrix_fields(data, val_idx, params),
+        )
         recorder.train_eval = (dtrain, spec.eval_train_every)
+        positioned = to_positions(params, data.features)
         booster = xgb.train(
-            params if nthread is None else {**params, "nthread": nthread},
+            positioned if nthread is None else {**positioned, "nthread": nthread},
             dtrain,
             num_boost_round=remaining,
             evals=[(dval, "validation")],
@@ -151,15 +176,21 @@ def train(
             # with a warning on every call. The model file does not store the device anyway.
             booster.set_param({"device": "cpu"})
         proba = booster.inplace_predict(x_val)
+        own = _eval_metrics(booster, dval) if spec.task_type == "survival" else {}
     except xgb.core.XGBoostError as exc:
         if exc is recorder.hook_error:
             raise
         raise TrainingFailed("XGBoostError", trim_xgboost_error(exc)) from exc
 
-    if n_classes:
-        metrics = classification_metrics(y_val, proba, n_classes)
-    else:
-        metrics = regression_metrics(y_val, proba)
+    validation = Validation(
+        target=data.target[val_idx],
+        predictions=proba,
+        weight=None if data.weight is None else data.weight[val_idx],
+        group=None if data.group is None else data.group[val_idx],
+        event=None if data.event is None else data.event[val_idx],
+    )
+    metrics = validation_metrics(spec.task_type, params, n_classes, spec.rank_k, validation)
+    metrics.update(own)
     return TrainResult(
         booster=booster,
         features=data.features,
@@ -256,8 +287,9 @@ class _Recorder(xgb.callback.TrainingCallback):
 
 def _check_spec(spec: TrainSpec) -> dict[str, object]:
     errors: dict[str, str] = {}
-    if spec.task_type not in ("classification", "regression"):
-        errors["task_type"] = "must be classification or regression"
+    if spec.task_type not in ("classification", "regression", "ranking", "survival"):
+        errors["task_type"] = "must be classification, regression, ranking or survival"
+    errors.update(roles.role_errors(spec))
     if not spec.features:
         errors["features"] = "at least one feature is required"
     elif len(set(spec.features)) != len(spec.features):
@@ -279,9 +311,32 @@ def _check_spec(spec: TrainSpec) -> dict[str, object]:
     return validate_params(spec.params, spec.task_type)
 
 
+def _eval_metrics(booster: xgb.Booster, dval: xgb.DMatrix) -> dict[str, float | None]:
+    """The objective's own metrics on the validation rows (e.g. `cox-nloglik`)."""
+    text = booster.eval_set([(dval, "validation")])
+    values = {
+        name.removeprefix("validation-"): float(value)
+        for name, value in (item.rsplit(":", 1) for item in text.split("\t")[1:])
+    }
+    return {name: v if math.isfinite(v) else None for name, v in values.items()}
+
+
 def _final_params(spec: TrainSpec, user: dict[str, object], n_classes: int) -> dict[str, object]:
-    if spec.task_type == "regression":
-        defaults: dict[str, object] = {"objective": "reg:squarederror", "eval_metric": "rmse"}
+    if spec.task_type == "ranking":
+        defaults: dict[str, object] = {
+            "objective": "rank:ndcg",
+            "eval_metric": f"ndcg@{spec.rank_k}",
+        }
+    elif spec.task_type == "survival":
+        aft = user.get("objective") == "survival:aft"
+        defaults = {
+            "objective": "survival:cox",
+            "eval_metric": "aft-nloglik" if aft else "cox-nloglik",
+        }
+    elif spec.task_type == "regression":
+        quantile = user.get("objective") == "reg:quantileerror"
+        metric = "quantile" if quantile else "rmse"
+        defaults = {"objective": "reg:squarederror", "eval_metric": metric}
     elif n_classes == 2:
         defaults = {"objective": "binary:logistic", "eval_metric": "logloss"}
     else:
@@ -301,31 +356,39 @@ def _final_params(spec: TrainSpec, user: dict[str, object], n_classes: int) -> d
 
 def _matrices(
     x_train: pd.DataFrame,
-    y_train: np.ndarray[Any, Any],
+    y_train: np.ndarray[Any, Any] | None,
     x_val: pd.DataFrame,
-    y_val: np.ndarray[Any, Any],
+    y_val: np.ndarray[Any, Any] | None,
     params: dict[str, object],
-    threads: int | None,
+    threads: int | None = None,
+    *,
+    train_fields: dict[str, Any] | None = None,
+    val_fields: dict[str, Any] | None = None,
 ) -> tuple[xgb.DMatrix, xgb.DMatrix]:
-    """QuantileDMatrix skips the raw float copy of the data; only `hist` can train on it."""
+    """QuantileDMatrix skips the raw float copy of the data; only `hist` can train on it.
+
+    `*_fields` are further DMatrix fields (weight, qid, survival label bounds); a label
+    given there replaces `y_*`."""
     nthread = params.get("nthread", -1) if threads is None else threads
+    extra_train = {"label": y_train, **(train_fields or {})}
+    extra_val = {"label": y_val, **(val_fields or {})}
     if params["tree_method"] == "hist":
         max_bin = params.get("max_bin", 256)
         dtrain = xgb.QuantileDMatrix(
-            x_train, label=y_train, enable_categorical=True, max_bin=max_bin, nthread=nthread
+            x_train, enable_categorical=True, max_bin=max_bin, nthread=nthread, **extra_train
         )
         dval = xgb.QuantileDMatrix(
             x_val,
-            label=y_val,
             enable_categorical=True,
             ref=dtrain,
             max_bin=max_bin,
             nthread=nthread,
+            **extra_val,
         )
         return dtrain, dval
     return (
-        xgb.DMatrix(x_train, label=y_train, enable_categorical=True, nthread=nthread),
-        xgb.DMatrix(x_val, label=y_val, enable_categorical=True, nthread=nthread),
+        xgb.DMatrix(x_train, enable_categorical=True, nthread=nthread, **extra_train),
+        xgb.DMatrix(x_val, enable_categorical=True, nthread=nthread, **extra_val),
     )
 
 

@@ -86,6 +86,13 @@ def record_feedback(
 
 
 def _checked_actual(model: Model, actual: Label) -> Label:
+    if model.task_type not in ("classification", "regression") or (
+        model.params.get("objective") == "reg:quantileerror"
+    ):
+        raise InvalidInput(
+            "feedback covers classification and single-output regression models",
+            {"task_type": model.task_type},
+        )
     if model.task_type == "regression":
         if (
             isinstance(actual, bool)

@@ -100,12 +100,14 @@ async def predict_rows(
             {"limit": context.settings.max_explain_rows, "rows": len(records)},
         )
     loaded = await run_in_threadpool(registry.CACHE.load, context.store, model)
-    values = len(records) * max(1, len(loaded.labels.classes) if loaded.labels else 1)
+    width = len(loaded.labels.classes) if loaded.labels else len(loaded.quantiles or [1])
+    values = len(records) * max(1, width)
     if body.explain:  # a contribution per feature (and the bias) per row, per class
         values *= len(loaded.features) + 2
     if values > context.settings.max_predict_values:
         raise PayloadTooLarge(
-            "the answer would be too large (rows x classes); use a batch prediction job",
+            "the answer would be too large (rows x classes or quantiles); use a batch "
+            "prediction job",
             {"limit": context.settings.max_predict_values, "values": values},
         )
     result = await run_in_threadpool(_predict_rows, loaded, records)

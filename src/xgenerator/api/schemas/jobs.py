@@ -9,6 +9,7 @@ from xgenerator.api.schemas import Request, Response
 from xgenerator.jobs.repository import COUNT_LIMIT
 from xgenerator.jobs.service import Cancellation
 from xgenerator.jobs.status import JobStatus
+from xgenerator.ml.ranking import DEFAULT_K as RANK_K
 from xgenerator.ml.train import EVAL_TRAIN_EVERY
 
 Name = Field(min_length=1, max_length=200)
@@ -17,7 +18,9 @@ Name = Field(min_length=1, max_length=200)
 class TrainRequest(Request):
     model_name: str = Name
     dataset_id: str = Field(min_length=1, max_length=64)
-    task_type: Literal["classification", "regression"]
+    task_type: Literal["classification", "regression", "ranking", "survival"] = Field(
+        description="ranking needs `group_column`; survival needs `event_column` (target = time)"
+    )
     target: str = Field(min_length=1, max_length=300)
     features: list[str] | None = Field(
         default=None,
@@ -29,7 +32,12 @@ class TrainRequest(Request):
     exclude_features: list[str] | None = Field(
         default=None, max_length=2000, description="Columns to switch off"
     )
-    xgb_params: dict[str, Any] = Field(default_factory=dict)
+    xgb_params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="XGBoost parameters (an allow-list). Also: `objective: reg:quantileerror` "
+        "with `quantile_alpha: [0.1, 0.9]`; `monotone_constraints: {column: 1 | -1}` and "
+        "`interaction_constraints: [[column, ...], ...]` by numeric column name",
+    )
     num_boost_round: int = Field(default=100, ge=1)
     early_stopping_rounds: int | None = Field(default=None, ge=1)
     test_size: float = Field(default=0.2, gt=0, lt=1)
@@ -38,6 +46,27 @@ class TrainRequest(Request):
         ge=0,
         description="Score the training set every k rounds (and on the last); 0: never. "
         "The validation set is scored every round.",
+    )
+    weight_column: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=300,
+        description="Numeric column of sample weights (>= 0); never a feature; metrics weighted",
+    )
+    group_column: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=300,
+        description="Ranking: the query id column (rows need not be sorted)",
+    )
+    event_column: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=300,
+        description="Survival: 1 if the event was observed at `target`'s time, 0 if censored",
+    )
+    rank_k: int = Field(
+        default=RANK_K, ge=1, le=1000, description="Ranking: the k of the ndcg@k and map@k metrics"
     )
     user_id: str | None = Field(default=None, description="If given, must be the key's user")
 

@@ -90,7 +90,10 @@ class PredictRequest(Request):
 
 class PredictResponse(Response):
     model_id: str
-    predictions: list[Any]
+    predictions: list[Any] = Field(
+        description="Per row: a class label; a number (regression, a ranking score, a survival "
+        "model's risk (cox) or time (aft)); or {level: value} for quantile regression"
+    )
     probabilities: list[dict[str, float]] | None = None
     prediction_ids: list[str] | None = Field(default=None, description="With `log: true`")
     contributions: list[dict[str, Any]] | None = Field(

@@ -61,6 +61,13 @@ class ReportKind:
         """Records the training job's test_size now: that job's record may be deleted later."""
         model_id = request["model_id"]
         model = get_model(session, user_id, model_id)
+        if model.task_type not in ("classification", "regression") or (
+            model.params.get("objective") == "reg:quantileerror"
+        ):
+            raise InvalidInput(
+                "reports cover classification and single-output regression models",
+                {"task_type": model.task_type, "objective": model.params.get("objective")},
+            )
         training = session.get(Job, model.job_id)
         test_size = training.config.get("test_size") if training is not None else None
         config = {"model_id": model.id, "test_size": test_size}

@@ -3,24 +3,34 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import pandas as pd
 import xgboost as xgb
 from sqlalchemy.orm import Session
 
+from xgenerator.artifacts.store import open_store
 from xgenerator.context import Context
 from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Dataset, Job, Model, utcnow
 from xgenerator.errors import Forbidden, InvalidInput
 from xgenerator.jobs import threads
 from xgenerator.jobs.kinds import Outcome, register
+from xgenerator.jobs.kinds.derived import open_parquet
+from xgenerator.jobs.kinds.train_checks import (
+    check_constraints,
+    check_role_values,
+    check_roles,
+    role_columns,
+)
 from xgenerator.jobs.queues import Queue
 from xgenerator.jobs.runtime import Runtime
 from xgenerator.ml import bundle, explain, params
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.prepare import Encoding, fresh_encoding
+from xgenerator.ml.prepare import role_columns as spec_roles
+from xgenerator.ml.ranking import DEFAULT_K as RANK_K
 from xgenerator.ml.selection import Excluded
 from xgenerator.ml.train import EVAL_TRAIN_EVERY, InitModel, TrainResult, TrainSpec, train
 from xgenerator.models import versions
@@ -28,7 +38,9 @@ from xgenerator.models.repository import get_owned as get_model
 from xgenerator.models.repository import load_bundle
 from xgenerator.settings import Settings
 
-TASK_TYPES = ("classification", "regression")
+TASK_TYPES = ("classification", "regression", "ranking", "survival")
+# request fields that travel from a training job to its retrains
+ROLE_CONFIG = ("weight_column", "group_column", "event_column", "rank_k")
 
 
 def queue_for(xgb_params: dict[str, Any]) -> str:
@@ -87,11 +99,20 @@ def prepare_train(
     features = resolve_features(
         dataset.schema, config["target"], config.get("features"), config.get("exclude_features")
     )
-    if task_type == "regression" and _kind(dataset, config["target"]) != "numeric":
-        raise InvalidInput("a regression target must be numeric", {"column": config["target"]})
+    check_roles(dataset.schema, config)
+    # a role column is never a feature: left out of the default candidates (and reported)
+    features = [c for c in features if c not in set(role_columns(config))]
+    if not features:
+        raise InvalidInput("no feature columns left to train on", None)
+    if task_type != "classification" and _kind(dataset, config["target"]) != "numeric":
+        raise InvalidInput(f"a {task_type} target must be numeric", {"column": config["target"]})
     checked = check_common(
         settings, task_type, config.get("xgb_params") or {}, config["num_boost_round"]
     )
+    check_constraints(dataset.schema, features, checked)
+    if role_columns(config) or task_type == "survival":
+        with open_parquet(open_store(settings), dataset.storage_key) as parquet:
+            check_role_values(parquet, dataset.schema, config)
     train_config = {
         **config,
         "features": features,
@@ -116,9 +137,10 @@ def prepare_retrain(
     parent = get_model(session, user_id, model_id)
     dataset = datasets.get_owned(session, user_id, config["dataset_id"])
     columns = {c["name"] for c in dataset.schema["columns"]}
-    missing = [
-        c for c in [parent.target, *[f["name"] for f in parent.features]] if c not in columns
-    ]
+    parent_job = session.get(Job, parent.job_id)
+    roles = {k: parent_job.config.get(k) for k in ROLE_CONFIG} if parent_job else {}
+    needed = [parent.target, *[f["name"] for f in parent.features], *role_columns(roles)]
+    missing = [c for c in needed if c not in columns]
     if missing:
         raise InvalidInput("the dataset lacks columns the model needs", {"missing": missing})
     merged = {**parent.params, **(config.get("xgb_params") or {})}
@@ -138,6 +160,7 @@ def prepare_retrain(
         "early_stopping_rounds": None,
         "test_size": config.get("test_size") or 0.2,
         "parent_model_id": parent.id,
+        **{k: v for k, v in roles.items() if v is not None},
     }
     return Job(
         user_id=user_id,
@@ -168,6 +191,10 @@ def train_spec(cfg: dict[str, Any]) -> TrainSpec:
         # jobs submitted before the exclusion rules existed used their features as given
         features_forced=cfg.get("features_forced", True),
         max_category_levels=cfg.get("max_category_levels"),
+        weight_column=cfg.get("weight_column"),
+        group_column=cfg.get("group_column"),
+        event_column=cfg.get("event_column"),
+        rank_k=cfg.get("rank_k") or RANK_K,
     )
 
 
@@ -233,8 +260,14 @@ class TrainKind:
                 if cfg.get("parent_model_id")
                 else None
             )
+        if parent is not None:
+            # a retrain weighs, groups and censors as its parent did (the model file says how,
+            # even when the parent's job record is gone)
+            spec = replace(spec, **load_bundle(context, parent).roles)  # type: ignore[arg-type]
         runtime.progress(percent=0, message="loading data", force=True)
-        frame = datasets.load_frame(context.store, dataset, columns=[*spec.features, spec.target])
+        frame = datasets.load_frame(
+            context.store, dataset, columns=[*spec.features, spec.target, *spec_roles(spec)]
+        )
         init = self._init(context, runtime, job, spec, frame, parent)
         with threads.registered(job.id, spec.params.get("nthread")) as share:
             hooks = _Hooks(runtime, context.settings.checkpoint_every, share)
@@ -300,6 +333,9 @@ class TrainKind:
             target=spec.target,
             features=result.features,
             labels=result.labels,
+            objective=str(result.params["objective"]),
+            quantiles=_quantiles(result.params),
+            roles={k: v for k in ROLE_CONFIG if (v := getattr(spec, k)) is not None},
         )
         shap = _shap_summary(runtime, frame, spec, result)
         key = context.store.new_key("models", ".ubj")
@@ -382,6 +418,13 @@ def _record(session: Session, model: Model) -> None:
     """In the transaction that marks the job succeeded: the model and its version number."""
     versions.assign_version(session, model)
     session.add(model)
+
+
+def _quantiles(xgb_params: dict[str, object]) -> list[float] | None:
+    alphas = xgb_params.get("quantile_alpha")
+    if xgb_params.get("objective") != "reg:quantileerror" or not isinstance(alphas, list):
+        return None
+    return [float(a) for a in alphas]
 
 
 def runtime_seconds(job: Job) -> float:
