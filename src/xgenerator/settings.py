@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     hard_time_limit_s: float = Field(default=60 * 60, gt=0)
     max_num_boost_round: int = Field(default=5_000, gt=0)
     max_depth_limit: int = Field(default=16, gt=0)
+    # What one training may cost (ml/cost.py): leaves grown in all, and histogram memory.
+    max_training_leaves: int = Field(default=100_000_000, gt=0)
+    max_training_histogram_mb: int = Field(default=2_048, gt=0)
     # A text column with more distinct values is left out of a training (reason
     # "too_many_levels") unless the request names it in `features`: each level costs split
     # search time and a level seen a handful of times teaches the model nothing.

@@ -199,3 +199,19 @@ def test_feature_names_xgboost_refuses_are_422_at_submission(
     # Leaving them out is the way through.
     ok = train_body(dataset_id, exclude_features=["x[1]", "a<b"])
     assert client.post("/train", headers=auth(user), json=ok).status_code == 202
+
+
+def test_a_training_past_the_cost_budget_is_422_at_submission(
+    client: TestClient, context: Context
+) -> None:
+    user, dataset_id = setup_dataset(client)
+    # Each parameter within its own bound; together far past the budget.
+    body = train_body(
+        dataset_id,
+        num_boost_round=5_000,
+        xgb_params={"max_depth": 16, "num_parallel_tree": 100},
+    )
+    response = client.post("/train", headers=auth(user), json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["details"]["leaves"] == 5_000 * 100 * 2**16
+    assert job_count(context) == 0

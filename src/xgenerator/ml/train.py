@@ -18,7 +18,7 @@ import pandas as pd
 import xgboost as xgb
 
 from xgenerator.errors import InvalidInput, TrainingFailed
-from xgenerator.ml import ranking, roles, survival
+from xgenerator.ml import cost, ranking, roles, survival
 from xgenerator.ml.constraints import to_positions
 from xgenerator.ml.evaluation import Validation, validation_metrics
 from xgenerator.ml.features import Feature
@@ -59,6 +59,8 @@ class TrainSpec:
     event_column: str | None = None
     # the cut-off of the ranking metrics ndcg@k and map@k
     rank_k: int = ranking.DEFAULT_K
+    # checked again once the classes are known (the API checked with one); None: unbounded
+    cost_budget: cost.Budget | None = None
 
 
 class TrainHooks(Protocol):
@@ -127,6 +129,7 @@ def train(
     data = prepare(df, spec, init)
     n_classes = len(data.labels.classes) if data.labels is not None else 0
     params = _final_params(spec, user_params, n_classes)
+    _check_cost(spec, params, len(data.frame.columns), n_classes)
     if data.event is not None:
         survival.check_survival(data.target, data.event)
     train_idx, val_idx = split_indices(
@@ -319,6 +322,18 @@ def _eval_metrics(booster: xgb.Booster, dval: xgb.DMatrix) -> dict[str, float | 
         for name, value in (item.rsplit(":", 1) for item in text.split("\t")[1:])
     }
     return {name: v if math.isfinite(v) else None for name, v in values.items()}
+
+
+def _check_cost(
+    spec: TrainSpec, params: dict[str, object], n_features: int, n_classes: int
+) -> None:
+    if spec.cost_budget is None:
+        return
+    try:
+        estimate = cost.estimate(params, n_features, spec.num_boost_round, n_classes)
+        cost.check(estimate, spec.cost_budget)
+    except InvalidInput as exc:
+        raise TrainingFailed("TooExpensive", exc.message, exc.details) from exc
 
 
 def _final_params(spec: TrainSpec, user: dict[str, object], n_classes: int) -> dict[str, object]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 import pandas as pd
@@ -26,7 +26,7 @@ from xgenerator.jobs.kinds.train_checks import (
 )
 from xgenerator.jobs.queues import Queue
 from xgenerator.jobs.runtime import Runtime
-from xgenerator.ml import bundle, explain, params
+from xgenerator.ml import bundle, cost, explain, params
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.prepare import Encoding, fresh_encoding
 from xgenerator.ml.prepare import role_columns as spec_roles
@@ -90,6 +90,13 @@ def check_common(
     return params.validate_params(xgb_params, task_type, max_depth_limit=settings.max_depth_limit)
 
 
+def training_budget(settings: Settings) -> cost.Budget:
+    return cost.Budget(
+        max_leaves=settings.max_training_leaves,
+        max_histogram_bytes=settings.max_training_histogram_mb * 2**20,
+    )
+
+
 def prepare_train(
     session: Session, settings: Settings, user_id: str, config: dict[str, Any]
 ) -> Job:
@@ -110,6 +117,9 @@ def prepare_train(
         settings, task_type, config.get("xgb_params") or {}, config["num_boost_round"]
     )
     check_constraints(dataset.schema, features, checked)
+    # Classes are not known before the data is read: one here, all of them on the worker.
+    budget = training_budget(settings)
+    cost.check(cost.estimate(checked, len(features), config["num_boost_round"]), budget)
     if role_columns(config) or task_type == "survival":
         with open_parquet(open_store(settings), dataset.storage_key) as parquet:
             check_role_values(parquet, dataset.schema, config)
@@ -119,6 +129,7 @@ def prepare_train(
         # named features are used as asked; the others go through the exclusion rules
         "features_forced": bool(config.get("features")),
         "max_category_levels": settings.max_category_levels,
+        "cost_budget": asdict(budget),
         "xgb_params": checked,
     }
     return Job(
@@ -195,6 +206,7 @@ def train_spec(cfg: dict[str, Any]) -> TrainSpec:
         group_column=cfg.get("group_column"),
         event_column=cfg.get("event_column"),
         rank_k=cfg.get("rank_k") or RANK_K,
+        cost_budget=cost.Budget(**cfg["cost_budget"]) if cfg.get("cost_budget") else None,
     )
 
 
