@@ -7,16 +7,14 @@ import os
 import subprocess
 import sys
 
-KIND_MODULES = ("noop", "training", "batch", "processing", "report", "cleanup")
+KIND_MODULES = ("noop", "train", "predict_batch", "process", "report", "cleanup")
 
 
 def test_importing_the_worker_loads_every_job_kind() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("XGEN_")}
     env["XGEN_BROKER_URL"] = "redis://127.0.0.1:1/0"  # never contacted by an import
-    probe = (
-        "import sys, xgenerator.tasks.worker\n"
-        f"print(','.join(m for m in {KIND_MODULES!r} if 'xgenerator.jobs.' + m in sys.modules))"
-    )
+    loaded = f"m for m in {KIND_MODULES!r} if 'xgenerator.jobs.kinds.' + m in sys.modules"
+    probe = f"import sys, xgenerator.tasks.worker\nprint(','.join({loaded}))"
     result = subprocess.run(
         [sys.executable, "-c", probe],
         env=env,
