@@ -72,9 +72,10 @@ class Settings(BaseSettings):
     # Embedded mode
     redis_server: str | None = None
 
-    # Retention (jobs/kinds/cleanup.py): finished jobs, their events and result artifacts are deleted
-    # this long after they finished; models stay until their owner deletes them. Datasets no
-    # job or model refers to are expired only when `retention_unused_dataset_days` is set.
+    # Retention (jobs/kinds/cleanup.py): finished jobs, their events and result artifacts are
+    # deleted this long after they finished; models stay until their owner deletes them.
+    # Datasets no job or model refers to are expired only when `retention_unused_dataset_days`
+    # is set.
     retention_succeeded_days: float = Field(default=90, gt=0)
     retention_failed_days: float = Field(default=30, gt=0)
     retention_cancelled_days: float = Field(default=30, gt=0)
