@@ -90,7 +90,7 @@ class Tally:
     attempts: Counter[int]
     started_events: Counter[str]  # job id -> number of `started` events
     models: Counter[str]  # job id -> number of models
-    hosts: Counter[str]  # worker host (worker_id without its ":pid") -> jobs run
+    hosts: Counter[str]  # worker process ("<node name>:<instance>", no ":pid") -> jobs run
 
 
 def tally(context: Context, ids: list[str]) -> Tally:

@@ -44,7 +44,7 @@ def test_thirty_jobs_run_exactly_once_across_three_workers(
     assert set(result.started_events) == set(ids)
     assert set(result.started_events.values()) == {1}  # no job started twice
     assert set(result.models) == set(ids) and set(result.models.values()) == {1}
-    # a worker_id is "<celery hostname>:<pid>", the hostname "hostN@<machine>"
+    # a worker_id is "<celery hostname>:<instance>:<pid>", the hostname "hostN@<machine>"
     names = {host.split("@", 1)[0] for host in result.hosts}
     assert names <= {w.name for w in three_workers}, result.hosts
     assert len(names) >= 2, f"all jobs ran on one worker: {result.hosts}"

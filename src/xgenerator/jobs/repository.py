@@ -200,16 +200,23 @@ def claim_job(session: Session, job_id: str, worker_id: str, lease_s: float) -> 
 def heartbeat(session: Session, job_id: str, attempt: int, lease_s: float, **fields: Any) -> bool:
     """Extend the lease by the database's clock (and write progress); False once this
     attempt no longer owns the job."""
+    return renew(session, job_id, attempt, lease_s, **fields) is not None
+
+
+def renew(
+    session: Session, job_id: str, attempt: int, lease_s: float, **fields: Any
+) -> bool | None:
+    """`heartbeat` that also reads the cancel flag, in the same statement (UPDATE …
+    RETURNING): None once this attempt no longer owns the job, else whether its owner asked
+    to cancel. One statement instead of two also shortens the time the row stays locked."""
     query = (
         update(Job)
         .where(Job.id == job_id, Job.status == JobStatus.RUNNING, Job.attempts == attempt)
         .values(lease_expires_at=db_now(lease_s), updated_at=utcnow(), **fields)
+        .returning(Job.cancel_requested)
     )
-    return _changed(session.execute(query))
-
-
-def cancel_requested(session: Session, job_id: str) -> bool:
-    return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+    row = session.execute(query).first()
+    return None if row is None else bool(row[0])
 
 
 def expired_leases(session: Session, limit: int) -> list[Job]:

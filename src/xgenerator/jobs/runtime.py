@@ -89,13 +89,12 @@ class Runtime:
             else:
                 try:
                     with self.context.db.session() as session:
-                        owned = repository.heartbeat(
+                        cancelled = repository.renew(
                             session, self.job_id, self.attempt, settings.lease_s
                         )
-                        cancelled = owned and repository.cancel_requested(session, self.job_id)
                 except ServiceUnavailable:
                     continue  # a short outage: the lease outlives it, try again next tick
-                if not owned:
+                if cancelled is None:
                     self._lost.set()  # seen by the job at its next progress report
                     return
                 if cancelled:
@@ -187,7 +186,7 @@ class Runtime:
         settings = self.context.settings
         try:
             with self.context.db.session() as session:
-                owned = repository.heartbeat(
+                cancelled = repository.renew(
                     session,
                     self.job_id,
                     self.attempt,
@@ -195,12 +194,11 @@ class Runtime:
                     progress=self._pending.as_json(),
                     history=list(self._history),
                 )
-                cancelled = owned and repository.cancel_requested(session, self.job_id)
         except ServiceUnavailable:
             # The database is briefly away: keep training; the lease covers short outages.
             log.warning("job %s: progress not written, database unavailable", self.job_id)
             return
-        if not owned:
+        if cancelled is None:
             raise JobEnded(self.job_id) if self._ended.is_set() else LeaseLost(self.job_id)
         if cancelled:
             raise JobCancelled(self.job_id)
