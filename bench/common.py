@@ -136,7 +136,11 @@ class Process:
 
 def base_env() -> dict[str, str]:
     """The caller's environment without XGEN_ variables, so each service sees only ours."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XGEN_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("XGEN_") or k.startswith("XGEN_BENCH_")
+    }
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
