@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.jobs.kind_helpers import artifact, finished, parquet_frame, train_model
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload
+from tests.support.jobs import artifact, finished, parquet_frame, train_model
 from xgenerator.context import Context
 from xgenerator.ml import bundle as model_file
 from xgenerator.ml.explain import shap_importance

@@ -7,8 +7,8 @@ import time
 
 from fastapi.testclient import TestClient
 
-from tests.jobs.kind_helpers import train_model
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload
+from tests.support.jobs import train_model
 from xgenerator.api.schemas.models import MAX_ROW_KEYS
 from xgenerator.context import Context
 from xgenerator.ml.predict import rows_to_frame

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.jobs.kind_helpers import train_model
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload
+from tests.support.jobs import train_model
 
 
 def test_versions_aliases_history_and_rollback(client: TestClient, worker: WorkerProcess) -> None:

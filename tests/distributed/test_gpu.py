@@ -11,8 +11,8 @@ import pytest
 import xgboost as xgb
 from fastapi.testclient import TestClient
 
-from tests.jobs.test_training_e2e import wait_final
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload
+from tests.support.jobs import wait_final
 from xgenerator.context import Context
 from xgenerator.db.tables import Job
 from xgenerator.settings import Settings

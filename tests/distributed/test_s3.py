@@ -11,7 +11,6 @@ import xgboost as xgb
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from tests.jobs.test_training_e2e import wait_final
 from tests.support import (
     S3Server,
     WorkerProcess,
@@ -22,6 +21,7 @@ from tests.support import (
     unreachable_s3_store,
     upload,
 )
+from tests.support.jobs import wait_final
 from xgenerator.context import Context
 from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Dataset

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from fastapi.testclient import TestClient
 
-from tests.jobs.kind_helpers import artifact, counts, finished, parquet_frame, train_model
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload
+from tests.support.jobs import artifact, counts, finished, parquet_frame, train_model
 from xgenerator.context import Context
 
 

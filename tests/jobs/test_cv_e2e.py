@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.jobs.test_training_e2e import wait_final
-from tests.jobs.test_worker_behaviour import SLOW, job, models_of
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload, wait_for
+from tests.support.jobs import SLOW, job, models_of, wait_final
 from xgenerator.context import Context
 from xgenerator.errors import InvalidInput
 from xgenerator.jobs import service

@@ -7,9 +7,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.jobs.test_training_e2e import wait_final
-from tests.jobs.test_worker_behaviour import SLOW, job, submit
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload, wait_for
+from tests.support.jobs import SLOW, job, submit, wait_final
 from xgenerator.api.app import create_app
 from xgenerator.context import build_context
 from xgenerator.settings import Settings

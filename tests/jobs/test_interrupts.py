@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.jobs.test_training_e2e import wait_final
-from tests.jobs.test_worker_behaviour import job, models_of, submit
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload, wait_for
+from tests.support.jobs import job, models_of, submit, wait_final
 from xgenerator.context import Context
 from xgenerator.settings import Settings
 

@@ -18,9 +18,6 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from tests.conftest import REDIS_URL, make_settings
-from tests.jobs.kind_helpers import counts, finished, train_model, wait_running
-from tests.jobs.test_training_e2e import wait_final
 from tests.support import (
     WorkerProcess,
     auth,
@@ -29,6 +26,8 @@ from tests.support import (
     require_service,
     upload,
 )
+from tests.support.jobs import counts, finished, train_model, wait_final, wait_running
+from tests.support.services import REDIS_URL, make_settings
 from xgenerator.api.app import create_app
 from xgenerator.context import Context, build_context
 

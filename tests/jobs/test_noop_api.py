@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.jobs.test_training_e2e import wait_final
 from tests.support import WorkerProcess, auth, create_user
+from tests.support.jobs import wait_final
 
 
 def test_noop_is_queued_on_the_maintenance_queue(client: TestClient) -> None:

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.jobs.kind_helpers import artifact, counts, finished, parquet_frame, train_model
 from tests.support import WorkerProcess, auth, create_user, upload
+from tests.support.jobs import artifact, counts, finished, parquet_frame, train_model
 from xgenerator.context import Context
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.jobs.kind_helpers import artifact, finished, train_model
-from tests.ml.test_ml_report import outline
 from tests.support import (
     WorkerProcess,
     auth,
@@ -16,6 +14,8 @@ from tests.support import (
     regression_frame,
     upload,
 )
+from tests.support.jobs import artifact, finished, train_model
+from tests.support.reports import outline
 
 
 def report(client: TestClient, user: dict[str, str], model_id: str) -> dict[str, object]:

@@ -4,16 +4,10 @@ what must hold before any training happens."""
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
 from tests.support import auth, classification_frame, create_user, upload
+from tests.support.jobs import job_count
 from xgenerator.context import Context
-from xgenerator.db.tables import Job
-
-
-def job_count(context: Context) -> int:
-    with context.db.session() as session:
-        return session.scalar(select(func.count()).select_from(Job)) or 0
 
 
 def train_body(dataset_id: str, **extra: object) -> dict[str, object]:

@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.jobs.test_submit_api import job_count
 from tests.support import auth, create_user, upload
+from tests.support.jobs import job_count
 from xgenerator.context import Context
 from xgenerator.jobs.kinds.train_checks import column_ranges
 

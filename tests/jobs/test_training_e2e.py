@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,18 +16,8 @@ from tests.support import (
     create_user,
     regression_frame,
     upload,
-    wait_for,
 )
-
-
-def wait_final(
-    client: TestClient, user: dict[str, str], job_id: str, timeout: float = 90
-) -> dict[str, Any]:
-    def final() -> dict[str, Any] | None:
-        job: dict[str, Any] = client.get(f"/jobs/{job_id}", headers=auth(user)).json()
-        return job if job["status"] in ("succeeded", "failed", "cancelled") else None
-
-    return wait_for(final, timeout, 0.1, f"job {job_id} to finish")
+from tests.support.jobs import wait_final
 
 
 def test_train_poll_model_predict(client: TestClient, worker: WorkerProcess) -> None:

@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 from fastapi.testclient import TestClient
 
-from tests.jobs.kind_helpers import artifact, finished, parquet_frame
-from tests.jobs.test_training_e2e import wait_final
 from tests.support import WorkerProcess, auth, create_user, upload
+from tests.support.jobs import artifact, finished, parquet_frame, wait_final
 
 ROWS = 300
 PARTS = ["epoch", "year", "month", "day", "day_of_week", "day_of_year", "hour", "minute"]

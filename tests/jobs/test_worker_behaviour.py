@@ -5,49 +5,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
-from tests.jobs.test_training_e2e import wait_final
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload, wait_for
+from tests.support.jobs import SLOW, job, models_of, submit, wait_final
 from xgenerator.context import Context
-from xgenerator.db.tables import Model
 from xgenerator.settings import Settings
-
-SLOW = {"max_depth": 8, "eta": 0.01, "nthread": 1}
-
-
-def submit(
-    client: TestClient, user: dict[str, str], dataset_id: str, rounds: int, **params: Any
-) -> str:
-    response = client.post(
-        "/train",
-        headers=auth(user),
-        json={
-            "model_name": "m",
-            "dataset_id": dataset_id,
-            "task_type": "classification",
-            "target": "label",
-            "num_boost_round": rounds,
-            "xgb_params": params,
-        },
-    )
-    assert response.status_code == 202, response.text
-    job_id: str = response.json()["job_id"]
-    return job_id
-
-
-def job(client: TestClient, user: dict[str, str], job_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = client.get(f"/jobs/{job_id}", headers=auth(user)).json()
-    return body
-
-
-def models_of(context: Context, job_id: str) -> int:
-    with context.db.session() as session:
-        return session.scalar(select(func.count()).where(Model.job_id == job_id)) or 0
 
 
 def test_cancel_a_running_job_stops_it_within_a_round(

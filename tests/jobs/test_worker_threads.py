@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import make_settings
-from tests.jobs.test_training_e2e import wait_final
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload, wait_for
+from tests.support.jobs import wait_final
+from tests.support.services import make_settings
 from xgenerator.settings import Settings
 
 CORES = 2

@@ -10,8 +10,8 @@ import redis
 import xgboost
 from sqlalchemy import func, select
 
-from tests.ops.conftest import ADMIN, ADMIN_KEY, Service, ServiceFactory, sample, scrape
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload, wait_for
+from tests.support.services import ADMIN, ADMIN_KEY, Service, ServiceFactory, sample, scrape
 from xgenerator.db.tables import Job, WorkerHeartbeat
 from xgenerator.jobs import service
 from xgenerator.jobs.queues import CPU_QUEUES

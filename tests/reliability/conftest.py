@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from tests.conftest import make_settings
 from tests.support import WorkerProcess
+from tests.support.services import make_settings
 from xgenerator.api.app import create_app
 from xgenerator.context import Context, build_context
 from xgenerator.db.tables import Job, Model

@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from kombu import Connection
 from sqlalchemy import select
 
-from tests.jobs.test_worker_behaviour import SLOW, submit
 from tests.reliability.conftest import WorkerFactory, check_invariants
 from tests.reliability.proxy import TcpProxy
 from tests.support import auth, classification_frame, create_user, upload, wait_for
+from tests.support.jobs import SLOW, submit
 from xgenerator.api.app import create_app
 from xgenerator.context import Context, build_context
 from xgenerator.db.tables import Job

@@ -36,8 +36,8 @@ from schemathesis import Case, CheckContext, GenerationMode, Response
 from schemathesis.python import asgi
 from sqlalchemy import text
 
-from tests.conftest import TABLES, make_settings
 from tests.security.world import World, build
+from tests.support.services import TABLES, make_settings
 from xgenerator.api.app import create_app
 from xgenerator.context import Context, build_context
 from xgenerator.db.engine import make_engine

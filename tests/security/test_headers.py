@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import make_settings
 from tests.security.spec import SQLITE_ONLY, UNLISTED
 from tests.security.world import build
 from tests.support import auth, create_user
+from tests.support.services import make_settings
 from xgenerator.api.app import create_app
 from xgenerator.context import Context, build_context
 from xgenerator.errors import ConfigurationError

@@ -15,8 +15,8 @@ import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import MetaData, select, text
 
-from tests.conftest import make_settings
 from tests.support import auth, create_user
+from tests.support.services import make_settings
 from xgenerator.api.app import create_app
 from xgenerator.context import Context, build_context
 from xgenerator.ops.broker import redis_client

@@ -23,11 +23,11 @@ import anyio
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import make_settings
 from tests.security import spec as openapi
 from tests.security.spec import SQLITE_ONLY
 from tests.security.world import ROWS, trained_model
 from tests.support import auth, classification_frame, create_user, upload
+from tests.support.services import make_settings
 from xgenerator.api.app import create_app
 from xgenerator.context import Context, build_context
 

@@ -21,9 +21,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 from kombu import Connection, Exchange, Queue
 
-from tests.jobs.test_training_e2e import wait_final
 from tests.security.spec import SQLITE_ONLY
 from tests.support import WorkerProcess, auth, create_user, wait_for
+from tests.support.jobs import wait_final
 from xgenerator.context import Context
 from xgenerator.db.tables import Job
 from xgenerator.jobs import repository

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from tests.ops.conftest import ADMIN, Service, ServiceFactory, add_job
+from tests.support.services import ADMIN, Service, ServiceFactory, add_job
 from xgenerator.db.tables import Dataset, Job, JobArtifact, JobEvent, Model, PredictionLog
 from xgenerator.jobs import orphans, runner
 from xgenerator.jobs.kinds import cleanup

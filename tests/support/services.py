@@ -1,26 +1,47 @@
-"""Fixtures for the operations tests: services built with the settings a test asks for."""
+"""Settings and services for tests: one function makes every test's settings, and the
+`service` fixture (tests/conftest.py) builds any number of "API processes" from them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import make_settings
-from xgenerator.api.app import create_app
-from xgenerator.context import Context, build_context
-from xgenerator.db.tables import Job, JobEvent
+from xgenerator.context import Context
+from xgenerator.db.tables import Base, Job, JobEvent
 from xgenerator.settings import Settings
 
+PG_ADMIN_URL = os.environ.get("XGEN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+# A database number of its own per test run (1-8; the benchmarks use 9 and up), so two
+# runs on one machine do not consume each other's messages.
+REDIS_URL = os.environ.get("XGEN_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{1 + os.getpid() % 8}")
+TABLES = [table.name for table in Base.metadata.sorted_tables]
 ADMIN_KEY = "admin-secret-long-enough-for-tests"
 ADMIN = {"X-Admin-Key": ADMIN_KEY}
+
+
+def make_settings(tmp_path: Path, database_url: str, broker_url: str, **extra: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": tmp_path / "data",
+        "database_url": database_url,
+        "broker_url": broker_url,
+        "storage_url": (tmp_path / "artifacts").as_uri(),
+        "progress_interval_s": 0.05,
+        "reconcile_interval_s": 1.0,
+        "max_upload_mb": 5,
+        # Suites send many requests and jobs quickly; tests/ops turns these on explicitly.
+        "rate_limit_enabled": False,
+        "max_active_jobs_per_user": 0,
+    }
+    values.update(extra)
+    (tmp_path / "data").mkdir(exist_ok=True)
+    return Settings(**values)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -33,23 +54,6 @@ class Service:
 
 
 ServiceFactory = Callable[..., Service]
-
-
-@pytest.fixture
-def service(tmp_path: Path, database_url: str, broker_url: str) -> Iterator[ServiceFactory]:
-    """Builds services on this test's database; each call is another API process. The broker
-    is the private Redis (as in embedded mode) unless `broker=` names another."""
-    with ExitStack() as stack:
-
-        def make(broker: str | None = None, **extra: Any) -> Service:
-            extra.setdefault("admin_keys", ADMIN_KEY)
-            settings = make_settings(tmp_path, database_url, broker or broker_url, **extra)
-            context = build_context(settings)
-            stack.callback(context.close)
-            client = stack.enter_context(TestClient(create_app(settings, context)))
-            return Service(settings, context, client)
-
-        yield make
 
 
 def add_job(

@@ -14,8 +14,8 @@ from fastapi import Request, Response
 from limits.storage import MemoryStorage
 from sqlalchemy import func, select
 
-from tests.ops.conftest import ADMIN, Service, ServiceFactory
 from tests.support import auth, classification_frame, create_user, upload, wait_for
+from tests.support.services import ADMIN, Service, ServiceFactory
 from xgenerator.api import rate_limit
 from xgenerator.api.rate_limit import RateLimiter, Rule, rule_for
 from xgenerator.db.tables import Job, User

@@ -1,4 +1,4 @@
-"""Helpers shared by the end-to-end tests of processing, batch prediction and reports."""
+"""Helpers for tests that run jobs end to end: submit, follow, and read what they left."""
 
 from __future__ import annotations
 
@@ -10,10 +10,57 @@ import pyarrow.parquet as pq
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from tests.jobs.test_training_e2e import wait_final
 from tests.support import auth, wait_for
 from xgenerator.context import Context
-from xgenerator.db.tables import Dataset, Job, JobArtifact
+from xgenerator.db.tables import Dataset, Job, JobArtifact, Model
+
+# Parameters that make a training slow enough to still be running when a test acts on it.
+SLOW = {"max_depth": 8, "eta": 0.01, "nthread": 1}
+
+
+def wait_final(
+    client: TestClient, user: dict[str, str], job_id: str, timeout: float = 90
+) -> dict[str, Any]:
+    def final() -> dict[str, Any] | None:
+        job: dict[str, Any] = client.get(f"/jobs/{job_id}", headers=auth(user)).json()
+        return job if job["status"] in ("succeeded", "failed", "cancelled") else None
+
+    return wait_for(final, timeout, 0.1, f"job {job_id} to finish")
+
+
+def submit(
+    client: TestClient, user: dict[str, str], dataset_id: str, rounds: int, **params: Any
+) -> str:
+    response = client.post(
+        "/train",
+        headers=auth(user),
+        json={
+            "model_name": "m",
+            "dataset_id": dataset_id,
+            "task_type": "classification",
+            "target": "label",
+            "num_boost_round": rounds,
+            "xgb_params": params,
+        },
+    )
+    assert response.status_code == 202, response.text
+    job_id: str = response.json()["job_id"]
+    return job_id
+
+
+def job(client: TestClient, user: dict[str, str], job_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = client.get(f"/jobs/{job_id}", headers=auth(user)).json()
+    return body
+
+
+def models_of(context: Context, job_id: str) -> int:
+    with context.db.session() as session:
+        return session.scalar(select(func.count()).where(Model.job_id == job_id)) or 0
+
+
+def job_count(context: Context) -> int:
+    with context.db.session() as session:
+        return session.scalar(select(func.count()).select_from(Job)) or 0
 
 
 def train_model(

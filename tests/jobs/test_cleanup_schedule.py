@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.ops.conftest import Service, ServiceFactory, add_job
 from tests.support import WorkerProcess, create_user, settings_env, wait_for
+from tests.support.services import Service, ServiceFactory, add_job
 from xgenerator.db.tables import Job
 from xgenerator.embedded import WorkerProcess as EmbeddedWorker
 from xgenerator.settings import Settings
