@@ -99,7 +99,7 @@ async def predict_rows(
             "use a batch prediction job with explain",
             {"limit": context.settings.max_explain_rows, "rows": len(records)},
         )
-    loaded = await run_in_threadpool(registry.CACHE.load, context.store, model)
+    loaded = await run_in_threadpool(registry.load_bundle, context, model)
     width = len(loaded.labels.classes) if loaded.labels else len(loaded.quantiles or [1])
     values = len(records) * max(1, width)
     if body.explain:  # a contribution per feature (and the bias) per row, per class
@@ -145,7 +145,7 @@ async def feature_importance(
             raise NotFound("shap_importance", model.id)
         values, rows = summary["values"], summary["rows"]
     else:
-        loaded = await run_in_threadpool(registry.CACHE.load, context.store, model)
+        loaded = await run_in_threadpool(registry.load_bundle, context, model)
         values = explain.importance(loaded.booster, loaded.features, type)
     ranked = sorted(values.items(), key=lambda item: (-item[1], item[0]))
     return ImportanceResponse(
