@@ -218,6 +218,7 @@ class _Hooks:
     checkpoint_every: int
     share: threads.Share | None = None
     _jobs: int | None = None  # trainings sharing the worker at the last count
+    _total: int | None = None  # the job's rounds, as the last progress report said
 
     def threads(self) -> int | None:
         """The worker's thread budget decides; without one, the `nthread` parameter or
@@ -239,12 +240,16 @@ class _Hooks:
         return got.threads
 
     def on_round(self, round: int, total: int, metrics: dict[str, float]) -> None:
+        self._total = total
         self.runtime.progress(
             round=round, total=total, metrics=metrics, message=f"round {round}/{total}"
         )
 
     def checkpoint(self, booster: xgb.Booster, round: int) -> None:
-        if self.checkpoint_every and round % self.checkpoint_every == 0:
+        # Not after the last round: the model itself is stored right after, and this would
+        # be the largest checkpoint of the job, written to be deleted.
+        last = round == self._total
+        if self.checkpoint_every and round % self.checkpoint_every == 0 and not last:
             self.runtime.save_checkpoint(bundle.booster_bytes(booster), round)
 
 

@@ -1,0 +1,40 @@
+"""The training job's hooks: checkpoints every `checkpoint_every` rounds, except after the
+last round (the model itself is stored next; that checkpoint would be the job's largest,
+written only to be deleted)."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from tests.ml.conftest import FEATURES, make_frame
+from xgenerator.jobs.kinds.train import _Hooks
+from xgenerator.jobs.runtime import Runtime
+from xgenerator.ml.train import TrainSpec, train
+
+
+class Recorded:
+    """Stands in for the job runtime: what the hooks asked it to do."""
+
+    def __init__(self) -> None:
+        self.checkpoints: list[int] = []
+
+    def progress(self, **_: Any) -> None:
+        pass
+
+    def save_checkpoint(self, data: bytes, round: int) -> None:
+        assert data
+        self.checkpoints.append(round)
+
+
+def test_no_checkpoint_after_the_last_round() -> None:
+    runtime = Recorded()
+    hooks = _Hooks(cast(Runtime, runtime), checkpoint_every=5)
+    spec = TrainSpec(
+        task_type="classification",
+        target="yes_no",
+        features=FEATURES,
+        params={"max_depth": 2, "nthread": 1},
+        num_boost_round=15,
+    )
+    train(make_frame(), spec, hooks)
+    assert runtime.checkpoints == [5, 10]
