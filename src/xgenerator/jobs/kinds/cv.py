@@ -20,7 +20,8 @@ from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Job
 from xgenerator.errors import InvalidInput
 from xgenerator.jobs.kinds import Outcome, register
-from xgenerator.jobs.kinds.train import TrainKind, report_screening, train_spec
+from xgenerator.jobs.kinds.train import TrainKind, report_screening
+from xgenerator.jobs.kinds.train_request import train_spec
 from xgenerator.jobs.runtime import Runtime
 from xgenerator.ml.cv import MAX_FOLDS, MIN_FOLDS, CVResult, cross_validate, refit
 from xgenerator.ml.train import TrainResult
