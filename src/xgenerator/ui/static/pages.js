@@ -2,6 +2,10 @@
 
 import { $, FINAL, api, badge, bytes, download, el, follow, number, sleep, when } from "./api.js";
 import { drawCurve, metricNames } from "./chart.js";
+import { registry } from "./registry.js";
+import { schemaRows, trainForm, uploader } from "./upload.js";
+
+export { compare } from "./compare.js";
 
 const REFRESH_MS = 3000;
 
@@ -212,6 +216,7 @@ export async function model(modelId) {
   curve.reset(m.history || []);
   curve.draw();
   showReport(modelId);
+  await registry(modelId, m);
 }
 
 // The report is HTML with its own styles: it is downloaded, not shown inside the dashboard
@@ -242,6 +247,7 @@ async function showReport(modelId) {
 // --- datasets ----------------------------------------------------------------------------
 
 export async function datasets() {
+  uploader();
   const body = await api("/datasets");
   fill($("#datasets-table tbody"), body.datasets.map((d) => el("tr", {},
     el("td", {}, el("a", { href: `/ui/datasets/${d.dataset_id}` }, d.dataset_name)),
@@ -257,7 +263,6 @@ export async function dataset(datasetId) {
   $("#dataset-title").textContent = d.dataset_name;
   $("#dataset-meta").textContent = `${d.row_count.toLocaleString()} rows · ${d.column_count} ` +
     `columns · ${d.original_format} · ${bytes(d.size_bytes)} · uploaded ${when(d.created_at)}`;
-  $("#dataset-schema tbody").replaceChildren(...d.columns.map((c) => el("tr", {},
-    el("td", {}, c.name), el("td", {}, c.kind), el("td", { class: "mono small" }, c.dtype),
-    el("td", {}, String(c.null_count)))));
+  $("#dataset-schema tbody").replaceChildren(...schemaRows(d.columns, null));
+  if (d.columns.length) trainForm(d);
 }
