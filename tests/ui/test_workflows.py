@@ -131,8 +131,15 @@ def test_compare_two_jobs_then_move_and_roll_back_an_alias(
         ).wait(timeout=120, progress=False)
         for rounds, depth in ((5, 2), (8, 3))
     ]
-    ids = ",".join(i.job_id for i in infos)
-    sign_in(page, server, key, f"/ui/compare?ids={ids}")
+    sign_in(page, server, key, "/ui")
+    compare = page.get_by_role("button", name="Compare selected")
+    expect(compare).to_be_disabled()
+    for info in infos:
+        page.get_by_label(f"Compare rival ({info.job_id})").check()
+    expect(compare).to_have_text("Compare selected (2)")
+    compare.click()
+    page.wait_for_url("**/ui/compare?ids=*")
+    assert sorted(page.url.split("ids=")[1].split(",")) == sorted(i.job_id for i in infos)
     rows = page.locator("#compare-table tbody")
     expect(rows.locator("tr[data-row='param:max_depth']")).to_have_class("differs")
     expect(rows.locator("tr[data-row='param:max_depth'] td").nth(1)).to_have_text("2")
@@ -167,3 +174,31 @@ def test_compare_two_jobs_then_move_and_roll_back_an_alias(
     expect(page.locator("#alias-history li")).to_have_count(3)
     assert client.registered_models.get("rival").aliases == {"prod": 1}
     page.screenshot(path=str(artifacts / "model-aliases.png"), full_page=True)
+
+
+def test_drop_a_file_to_upload_it_at_phone_width(
+    page: Page, server: LocalServer, account: tuple[Client, str], artifacts: Path
+) -> None:
+    client, key = account
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, server, key, "/ui/datasets")
+    text = classification_frame(40).to_csv(index=False)
+    dropped = page.evaluate_handle(
+        """(text) => {
+            const data = new DataTransfer();
+            data.items.add(new File([text], "dropped.csv", { type: "text/csv" }));
+            return data;
+        }""",
+        text,
+    )
+    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": dropped})
+    expect(page.locator("#upload-status")).to_contain_text("dropped.csv")
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
+    page.screenshot(path=str(artifacts / "phone-upload.png"), full_page=True)
+    page.get_by_role("button", name="Upload").click()
+    page.wait_for_url("**/ui/datasets/*?uploaded=1", timeout=TIMEOUT_MS)
+    dataset_id = page.url.split("/ui/datasets/")[1].split("?")[0]
+    assert client.datasets.get(dataset_id).dataset_name == "dropped"
+    expect(page.locator("#dataset-schema tbody tr")).to_have_count(4)
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
+    page.screenshot(path=str(artifacts / "phone-dataset.png"), full_page=True)

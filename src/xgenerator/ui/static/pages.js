@@ -32,6 +32,16 @@ export async function jobs() {
   const filter = $("#status-filter");
   const tbody = $("#jobs-table tbody");
   filter.value = new URLSearchParams(location.search).get("status") || "";
+  const compare = $("#compare-selected");
+  const selected = new Set(); // kept across refreshes, which redraw the rows
+  const pick = (jobId, on) => {
+    if (on) selected.add(jobId); else selected.delete(jobId);
+    compare.textContent = `Compare selected (${selected.size})`;
+    compare.disabled = selected.size < 2 || selected.size > 10;
+  };
+  compare.addEventListener("click", () => {
+    location.href = `/ui/compare?ids=${[...selected].map(encodeURIComponent).join(",")}`;
+  });
   let generation = 0;
   async function refresh() {
     const mine = ++generation;
@@ -41,7 +51,11 @@ export async function jobs() {
     fill(tbody, body.jobs.map((job) => {
       const bar = el("div", { class: "progress small" }, el("div"));
       bar.firstChild.style.width = `${job.progress.percent || 0}%`;
+      const box = el("input", { type: "checkbox", "aria-label": `Compare ${job.model_name || job.job_type} (${job.job_id})`,
+                                checked: selected.has(job.job_id) });
+      box.addEventListener("change", () => pick(job.job_id, box.checked));
       return el("tr", { "data-job-id": job.job_id },
+        el("td", {}, box),
         el("td", {}, el("a", { href: `/ui/jobs/${job.job_id}` }, job.model_name || job.job_type)),
         el("td", {}, badge(job.status)),
         el("td", {}, bar, el("span", { class: "small" }, ` ${Math.round(job.progress.percent || 0)}%`)),
