@@ -73,8 +73,17 @@ def test_upload_then_train_from_the_form(
     upload = csv_file(tmp_path, classification_frame(150), "churn.csv")
     page.get_by_label("CSV or Parquet file").set_input_files(str(upload))
     expect(page.locator("#upload-status")).to_contain_text("churn.csv")
+    # The page navigates away once the upload is in: what the progress bar showed is kept
+    # in this tab's sessionStorage to be read afterwards.
+    page.evaluate(
+        """() => new MutationObserver(() => {
+            const bar = document.querySelector("#upload-progress");
+            if (!bar.hidden) sessionStorage.setItem("seen-progress", String(bar.value));
+        }).observe(document.querySelector("#upload-status"), { childList: true })"""
+    )
     page.get_by_role("button", name="Upload").click()
     page.wait_for_url("**/ui/datasets/*?uploaded=1", timeout=TIMEOUT_MS)
+    assert page.evaluate("sessionStorage.getItem('seen-progress')") == "100"
     dataset_id = page.url.split("/ui/datasets/")[1].split("?")[0]
     assert client.datasets.get(dataset_id).row_count == 150
 
