@@ -283,3 +283,69 @@ def test_train_a_quantile_model_with_task_fields_and_write_its_levels(
     assert (written["quantile_0.1"] <= written["quantile_0.9"]).all()
     refused = xgen("train", "-d", dataset_id, "-t", "y", "-n", "r", "--task", "ranking", "--json")
     assert refused.exit_code != 0 and "group_column" in refused.stderr
+
+
+def test_compare_aliases_batch_prediction_and_report(xgen: Any, tmp_path: Path) -> None:
+    frame = classification_frame(120)
+    dataset_id = as_json(xgen("datasets", "upload", str(csv_file(tmp_path, frame)), "--json"))[
+        "dataset_id"
+    ]
+    jobs = []
+    for depth in ("2", "3"):
+        trained = xgen(
+            "train", "-d", dataset_id, "-t", "label", "-n", "ranked", "--rounds", "4",
+            "-p", f"max_depth={depth}", "-p", "nthread=1", "--wait", "--json",
+        )  # fmt: skip
+        assert trained.exit_code == 0, trained.output
+        jobs.append(as_json(trained))
+    ids = [j["job_id"] for j in jobs]
+
+    compared = as_json(xgen("jobs", "compare", *ids, "--json"))
+    rows = {(r["section"], r["name"]): r for r in compared["rows"]}
+    assert rows[("param", "max_depth")] == {
+        "section": "param", "name": "max_depth", "values": [2, 3], "differs": True,
+    }  # fmt: skip
+    assert rows[("setting", "target")]["values"] == ["label", "label"]
+    assert not rows[("setting", "target")]["differs"]
+    assert any(section == "metric" for section, _ in rows)
+    only = as_json(xgen("jobs", "compare", *ids, "--diff", "--json"))["rows"]
+    assert only and all(r["differs"] for r in only)
+    human = xgen("jobs", "compare", *ids)
+    assert human.exit_code == 0 and "≠ max_depth" in human.stdout
+    assert "≠ target" not in human.stdout and "target" in human.stdout
+    assert xgen("jobs", "compare", ids[0]).exit_code == 2
+    assert xgen("jobs", "compare", ids[0], "0" * 32).exit_code == 4
+
+    moved = as_json(xgen("models", "alias", "ranked", "prod", "2", "--json"))
+    assert (moved["from_version"], moved["to_version"]) == (None, 2)
+    assert xgen("models", "alias", "ranked", "prod", "1").exit_code == 0
+    back = as_json(xgen("models", "alias", "ranked", "prod", "--rollback", "--json"))
+    assert (back["from_version"], back["to_version"]) == (1, 2)
+    shown = as_json(xgen("models", "alias", "ranked", "--json"))
+    assert shown["aliases"] == {"prod": 2} and len(shown["history"]) == 3
+    table = xgen("models", "alias", "ranked")
+    assert table.exit_code == 0 and "Alias moves" in table.stdout and "prod" in table.stdout
+    assert (
+        as_json(xgen("models", "show", "ranked@prod", "--json"))["model_id"] == jobs[1]["model_id"]
+    )
+    assert xgen("models", "alias", "ranked", "prod").exit_code == 2  # no action
+    assert xgen("models", "alias", "ranked", "prod", "9").exit_code == 4  # no version 9
+
+    scored = tmp_path / "scored.csv"
+    batch = xgen(
+        "predict-batch", "ranked@prod", dataset_id, "--explain", "-o", str(scored), "--json"
+    )
+    assert batch.exit_code == 0, batch.output
+    summary = as_json(batch)
+    assert summary["status"] == "succeeded" and summary["rows"] == 120
+    written = pd.read_csv(scored)
+    assert len(written) == 120 and "contribution_bias" in written.columns
+    assert set(summary["prediction_columns"]) <= set(written.columns)
+    queued = as_json(xgen("predict-batch", "ranked@prod", dataset_id, "--json"))
+    assert queued["job_type"] == "predict" and queued["job_id"] != summary["job_id"]
+
+    page = tmp_path / "report.html"
+    reported = xgen("report", "ranked@prod", "-o", str(page), "--json")
+    assert reported.exit_code == 0, reported.output
+    assert as_json(reported)["model_id"] == jobs[1]["model_id"]
+    assert "<html" in page.read_text().lower()

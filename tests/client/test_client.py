@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -202,3 +203,81 @@ def test_cv_explain_and_importance(client: Client) -> None:
     assert list(gain.values()) == sorted(gain.values(), reverse=True)
     shap = client.models.importance(result["model_id"], "shap")
     assert set(shap) == set(gain) and all(v >= 0 for v in shap.values())
+
+
+class BrokenStream(httpx.BaseTransport):
+    """The real server, except that its job streams fail the way `mode` says: refused
+    connections, or a proxy answering an HTML error page, or plain text with a 200."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.inner = httpx.HTTPTransport()
+        self.stream_requests = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not request.url.path.endswith("/stream"):
+            return self.inner.handle_request(request)
+        self.stream_requests += 1
+        if self.mode == "refused":
+            raise httpx.ConnectError("connection refused", request=request)
+        if self.mode == "proxy":
+            page = b"<html><body>502 Bad Gateway</body></html>"
+            return httpx.Response(502, headers={"content-type": "text/html"}, content=page)
+        return httpx.Response(200, headers={"content-type": "text/plain"}, content=b"buffered")
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.mark.parametrize("mode", ["refused", "proxy", "not-sse"])
+def test_wait_polls_the_job_when_its_stream_cannot_be_followed(
+    server: LocalServer, client: Client, mode: str
+) -> None:
+    dataset = client.datasets.upload(classification_frame(80), "polled")
+    failing = client.datasets.upload(single_class_frame(), "polled-fails")
+    key = client.http.headers["X-API-Key"]
+    transport = BrokenStream(mode)
+    with Client(server.url, key, transport=transport) as behind_proxy:
+        job = behind_proxy.train(
+            dataset.dataset_id, "label", model_name="polled", num_boost_round=5, xgb_params=FAST
+        )
+        info = job.wait(timeout=120, progress=False, poll_interval=0.1)
+        assert info.status == "succeeded" and info.model_id
+        assert job.polled and transport.stream_requests >= 1
+        # at most one retry when the stream was never reached
+        assert transport.stream_requests <= 2
+        bad = behind_proxy.train(failing.dataset_id, "label", model_name="polled-bad")
+        with pytest.raises(JobFailed) as err:
+            bad.wait(timeout=120, progress=False, poll_interval=0.1)
+        assert err.value.job.status == "failed" and bad.polled
+
+
+def test_registered_models_aliases_move_and_roll_back(client: Client) -> None:
+    dataset = client.datasets.upload(classification_frame(80), "aliased")
+    first, second = (
+        client.train(
+            dataset, "label", model_name="aliased", num_boost_round=3, xgb_params=FAST
+        ).wait(timeout=120, progress=False)
+        for _ in range(2)
+    )
+    moved = client.registered_models.move_alias("aliased", "prod", 1)
+    assert (moved.from_version, moved.to_version, moved.actor) == (None, 1, "clara")
+    assert client.registered_models.move_alias("aliased", "prod", 2).from_version == 1
+    assert client.models.get("aliased@prod").model_id == second.model_id
+    back = client.registered_models.rollback("aliased", "prod")
+    assert (back.from_version, back.to_version) == (2, 1)
+    assert client.models.get("aliased@prod").model_id == first.model_id
+    described = client.registered_models.get("aliased")
+    assert described.aliases == {"prod": 1}
+    assert [v.model_id for v in described.versions] == [second.model_id, first.model_id]
+    assert [(m.from_version, m.to_version) for m in described.history] == [
+        (2, 1),
+        (1, 2),
+        (None, 1),
+    ]
+    assert "aliased" in [m.name for m in client.registered_models.list()]
+    removed = client.registered_models.delete_alias("aliased", "prod")
+    assert removed.to_version is None
+    assert client.registered_models.get("aliased").aliases == {}
+    with pytest.raises(NotFoundError):
+        client.models.get("aliased@prod")

@@ -1,4 +1,5 @@
-"""The client side of `xgenerator`: login, datasets, train, jobs, models, demo.
+"""The client side of `xgenerator`: login, datasets, train, jobs, models, predict-batch,
+report, demo.
 
 The commands live one group per module (account, datasets, jobs, models; what they share in
 `command`); `register` is the one hook the `xgenerator` command calls.
@@ -14,7 +15,10 @@ from rich.console import Console
 
 from xgenerator.cli import explain
 from xgenerator.cli.account import login, signup
+from xgenerator.cli.aliases import alias
+from xgenerator.cli.batch import predict_batch, report
 from xgenerator.cli.command import EXIT_API, EXIT_CODES, EXIT_JOB
+from xgenerator.cli.compare import jobs_compare
 from xgenerator.cli.datasets import datasets_app
 from xgenerator.cli.jobs import jobs_app, train
 from xgenerator.cli.models import models_app
@@ -44,8 +48,11 @@ def demo(
 
 def register(cli: typer.Typer) -> None:
     """Add the client commands to the `xgenerator` command."""
-    for command in (login, signup, train, demo):
-        cli.command(help=f"{command.__doc__}\n\n{EXIT_CODES}")(command)
+    for command in (login, signup, train, demo, predict_batch, report):
+        name = command.__name__.replace("_", "-")
+        cli.command(name, help=f"{command.__doc__}\n\n{EXIT_CODES}")(command)
+    jobs_app.command("compare", help=f"{jobs_compare.__doc__}\n\n{EXIT_CODES}")(jobs_compare)
+    models_app.command("alias", help=f"{alias.__doc__}\n\n{EXIT_CODES}")(alias)
     cli.add_typer(datasets_app, name="datasets")
     cli.add_typer(jobs_app, name="jobs")
     cli.add_typer(models_app, name="models")

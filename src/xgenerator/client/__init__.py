@@ -16,13 +16,16 @@ from xgenerator.client.errors import (
     PermissionDenied,
     RateLimited,
     ServiceUnavailable,
+    StreamUnavailable,
     ValidationError,
     WaitTimeout,
 )
 from xgenerator.client.job import Job
+from xgenerator.client.registry import RegisteredModels
 from xgenerator.client.resources import Datasets, Jobs, Models
 from xgenerator.client.sse import StreamMessage
 from xgenerator.client.types import (
+    AliasMove,
     Artifact,
     Column,
     Dataset,
@@ -34,10 +37,14 @@ from xgenerator.client.types import (
     NewUser,
     Prediction,
     Progress,
+    RegisteredModel,
     User,
 )
 
 __all__ = [
+    "AliasMove",
+    "RegisteredModel",
+    "RegisteredModels",
     "Artifact",
     "JobResult",
     "ApiError",
@@ -69,6 +76,7 @@ __all__ = [
     "RateLimited",
     "ServiceUnavailable",
     "StreamMessage",
+    "StreamUnavailable",
     "User",
     "ValidationError",
     "WaitTimeout",

@@ -19,6 +19,7 @@ import httpx
 import xgenerator
 from xgenerator.client import errors
 from xgenerator.client.job import Job
+from xgenerator.client.registry import RegisteredModels
 from xgenerator.client.resources import Datasets, Jobs, Models, Rows
 from xgenerator.client.types import Dataset, NewUser, Prediction, User
 
@@ -47,6 +48,7 @@ class Client:
         self.datasets = Datasets(self)
         self.jobs = Jobs(self)
         self.models = Models(self)
+        self.registered_models = RegisteredModels(self)
 
     @classmethod
     def create_user(cls, base_url: str, username: str, email: str) -> NewUser:

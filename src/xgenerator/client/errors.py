@@ -18,6 +18,11 @@ class ConnectionFailed(ClientError):
     """The server could not be reached (or stopped answering)."""
 
 
+class StreamUnavailable(ConnectionFailed):
+    """A job's event stream cannot be followed (refused, or a proxy answered something other
+    than server-sent events); `Job.wait` polls the job instead."""
+
+
 class ApiError(ClientError):
     """The API answered with an error; `code` is its machine-readable `error` field."""
 

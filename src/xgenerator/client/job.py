@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 # The server sends a keep-alive every 15 s; a stream silent for longer is dead.
 STREAM_READ_TIMEOUT_S = 45.0
 MAX_RECONNECTS = 5
+# When the stream cannot be followed, `wait` asks for the job's state this often.
+POLL_INTERVAL_S = 1.0
 
 
 class Job:
@@ -31,6 +33,7 @@ class Job:
     def __init__(self, client: Client, info: JobInfo) -> None:
         self.client = client
         self.info = info
+        self.polled = False  # set by `wait` when it had to poll instead of streaming
 
     def __repr__(self) -> str:
         return f"Job({self.id!r}, status={self.status!r})"
@@ -89,9 +92,7 @@ class Job:
                     headers=headers,
                     timeout=httpx.Timeout(10.0, read=read),
                 ) as source:
-                    if source.response.status_code >= 400:
-                        source.response.read()
-                        raise errors.from_response(source.response)
+                    _check_stream(source.response, self.id)
                     for event in source.iter_sse():
                         # A running job's stream never goes quiet long enough for the read
                         # timeout to fire, so the deadline is checked at each event (the
@@ -116,15 +117,25 @@ class Job:
                 if deadline is not None and time.monotonic() >= deadline:
                     continue  # the loop's check raises WaitTimeout
                 failures += 1
-                if failures > MAX_RECONNECTS:
-                    raise errors.ConnectionFailed(f"stream of job {self.id}: {exc}") from exc
+                # Never connected at all: a second refusal is not a dropped connection.
+                never_connected = last_id is None and failures > 1
+                if failures > MAX_RECONNECTS or never_connected:
+                    raise errors.StreamUnavailable(f"stream of job {self.id}: {exc}") from exc
                 time.sleep(min(0.5 * failures, 3.0))
 
-    def wait(self, timeout: float | None = None, progress: bool = True) -> JobInfo:
+    def wait(
+        self,
+        timeout: float | None = None,
+        progress: bool = True,
+        poll_interval: float = POLL_INTERVAL_S,
+    ) -> JobInfo:
         """Block until the job ends; its final state if it succeeded.
 
-        Raises JobFailed or JobCancelled (with the final state in `.job`), and WaitTimeout
-        after `timeout` seconds (the job itself goes on)."""
+        Follows the event stream; when the stream cannot be followed (refused, or a proxy
+        that answers something else) it polls `GET /jobs/{id}` every `poll_interval` seconds
+        instead, and `self.polled` says so. Raises JobFailed or JobCancelled (with the final
+        state in `.job`), and WaitTimeout after `timeout` seconds (the job itself goes on)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         title = self.info.model_name or self.info.job_type
         display = JobProgress(title) if progress else None
         # Start where the job is: its rounds so far need not be replayed to draw a bar.
@@ -132,9 +143,13 @@ class Job:
         with display if display is not None else nullcontext():
             if display is not None:
                 display.progress(done.model_dump())
-            for message in self.stream(timeout, after_round=done.round or 0):
-                if display is not None:
-                    display.update(message)
+            try:
+                for message in self.stream(timeout, after_round=done.round or 0):
+                    if display is not None:
+                        display.update(message)
+            except errors.StreamUnavailable:
+                self.polled = True
+                self._poll(deadline, poll_interval, display)
         info = self.refresh()
         if info.status == "failed":
             error = info.error
@@ -143,6 +158,14 @@ class Job:
         if info.status == "cancelled":
             raise errors.JobCancelled(f"job {self.id} was cancelled", info)
         return info
+
+    def _poll(self, deadline: float | None, interval: float, display: JobProgress | None) -> None:
+        while not self.refresh().is_final:
+            if display is not None:
+                display.progress(self.info.progress.model_dump())
+            if deadline is not None and time.monotonic() + interval > deadline:
+                raise errors.WaitTimeout(f"job {self.id} still {self.status} after polling")
+            time.sleep(interval)
 
     def result(self) -> JobResult:
         """A finished job's result and the files it produced (409 while it runs)."""
@@ -156,3 +179,17 @@ class Job:
         if not self.info.model_id:
             raise errors.ClientError(f"job {self.id} has no model (status {self.status})")
         return self.client.models.get(self.info.model_id)
+
+
+def _check_stream(response: httpx.Response, job_id: str) -> None:
+    """An API error (the job is not found, the key is wrong) is raised as such; anything else
+    that is not an event stream (a proxy's error page, a 5xx) means: poll instead."""
+    content_type = response.headers.get("content-type", "")
+    if response.status_code < 400 and content_type.startswith("text/event-stream"):
+        return
+    response.read()
+    if 400 <= response.status_code < 500 and content_type.startswith("application/json"):
+        raise errors.from_response(response)
+    raise errors.StreamUnavailable(
+        f"stream of job {job_id}: HTTP {response.status_code} {content_type or 'no content type'}"
+    )

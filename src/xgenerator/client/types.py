@@ -94,6 +94,7 @@ class Model(Record):
 
     model_id: str
     name: str
+    version: int | None = None
     task_type: str
     target: str
     metrics: dict[str, Any]
@@ -134,3 +135,22 @@ class JobResult(Record):
     result: dict[str, Any] | None = None
     error: JobErrorInfo | None = None
     artifacts: list[Artifact] = Field(default_factory=list)
+
+
+class AliasMove(Record):
+    """One move of an alias: `to_version` None when it was removed."""
+
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    actor: str
+    at: datetime
+
+
+class RegisteredModel(Record):
+    """The versions of one model name (newest first), its aliases and their moves."""
+
+    name: str
+    versions: list[Model]
+    aliases: dict[str, int]
+    history: list[AliasMove]

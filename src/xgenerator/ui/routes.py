@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 import xgenerator
-from xgenerator.errors import NotFound
+from xgenerator.errors import InvalidInput, NotFound
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
@@ -41,6 +41,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 # Jobs, models and datasets have uuid4-hex ids: a page for anything else is a 404, so that no
 # path segment of a page can make its script call another API path (`..%5Cusers%5Cme`).
 OBJECT_ID = re.compile(r"[0-9a-f]{32}")
+MIN_COMPARED, MAX_COMPARED = 2, 10
 
 
 def _object_id(value: str, what: str) -> str:
@@ -65,6 +66,16 @@ def jobs_page(request: Request) -> HTMLResponse:
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(request: Request, job_id: str) -> HTMLResponse:
     return _page(request, "job", "Job", object_id=_object_id(job_id, "job"))
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare_page(request: Request, ids: str = "") -> HTMLResponse:
+    """2 to 10 jobs side by side; every id is checked, so the script gets only ids."""
+    job_ids = [i for i in ids.split(",") if i]
+    if not MIN_COMPARED <= len(job_ids) <= MAX_COMPARED:
+        raise InvalidInput(f"compare {MIN_COMPARED} to {MAX_COMPARED} jobs: ids=ID,ID,...")
+    checked = ",".join(_object_id(i, "job") for i in job_ids)
+    return _page(request, "compare", "Compare jobs", object_id=checked)
 
 
 @router.get("/models", response_class=HTMLResponse)

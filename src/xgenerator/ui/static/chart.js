@@ -37,16 +37,35 @@ function label(value) {
 
 // Drawn at the element's own pixel width, so that text keeps its size on a phone.
 export function drawCurve(root, points, metric) {
-  root.replaceChildren();
-  const width = Math.max(280, Math.round(root.getBoundingClientRect().width) || 640);
-  const height = width < 500 ? 220 : 300;
-  root.setAttribute("viewBox", `0 0 ${width} ${height}`);
   const series = ["train", "validation"].map((name) => ({
     name,
     // filtered first: the training metric may come only every k rounds
     values: thin(points.filter((p) => typeof p[`${name}-${metric}`] === "number"))
       .map((p) => [p.round, p[`${name}-${metric}`]]),
   }));
+  drawSeries(root, series);
+}
+
+// Several jobs' curves on one chart: `runs` is [{name, points}], each drawn as its
+// validation metric (or train, when it has no validation), classes run-0, run-1, ...
+export function drawRuns(root, runs, metric) {
+  drawSeries(root, runs.map((run, i) => {
+    const key = run.points.some((p) => typeof p[`validation-${metric}`] === "number")
+      ? `validation-${metric}` : `train-${metric}`;
+    return {
+      name: `run run-${i}`,
+      values: thin(run.points.filter((p) => typeof p[key] === "number"))
+        .map((p) => [p.round, p[key]]),
+    };
+  }));
+}
+
+// Draws series [{name (its CSS classes), values: [[round, value]]}] at the element's width.
+function drawSeries(root, series) {
+  root.replaceChildren();
+  const width = Math.max(280, Math.round(root.getBoundingClientRect().width) || 640);
+  const height = width < 500 ? 220 : 300;
+  root.setAttribute("viewBox", `0 0 ${width} ${height}`);
   const all = series.flatMap((s) => s.values);
   const { left, right, top, bottom } = MARGIN;
   if (!all.length) {

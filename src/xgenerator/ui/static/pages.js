@@ -2,6 +2,10 @@
 
 import { $, FINAL, api, badge, bytes, download, el, follow, number, sleep, when } from "./api.js";
 import { drawCurve, metricNames } from "./chart.js";
+import { registry } from "./registry.js";
+import { schemaRows, trainForm, uploader } from "./upload.js";
+
+export { compare } from "./compare.js";
 
 const REFRESH_MS = 3000;
 
@@ -28,6 +32,16 @@ export async function jobs() {
   const filter = $("#status-filter");
   const tbody = $("#jobs-table tbody");
   filter.value = new URLSearchParams(location.search).get("status") || "";
+  const compare = $("#compare-selected");
+  const selected = new Set(); // kept across refreshes, which redraw the rows
+  const pick = (jobId, on) => {
+    if (on) selected.add(jobId); else selected.delete(jobId);
+    compare.textContent = `Compare selected (${selected.size})`;
+    compare.disabled = selected.size < 2 || selected.size > 10;
+  };
+  compare.addEventListener("click", () => {
+    location.href = `/ui/compare?ids=${[...selected].map(encodeURIComponent).join(",")}`;
+  });
   let generation = 0;
   async function refresh() {
     const mine = ++generation;
@@ -37,7 +51,11 @@ export async function jobs() {
     fill(tbody, body.jobs.map((job) => {
       const bar = el("div", { class: "progress small" }, el("div"));
       bar.firstChild.style.width = `${job.progress.percent || 0}%`;
+      const box = el("input", { type: "checkbox", "aria-label": `Compare ${job.model_name || job.job_type} (${job.job_id})`,
+                                checked: selected.has(job.job_id) });
+      box.addEventListener("change", () => pick(job.job_id, box.checked));
       return el("tr", { "data-job-id": job.job_id },
+        el("td", {}, box),
         el("td", {}, el("a", { href: `/ui/jobs/${job.job_id}` }, job.model_name || job.job_type)),
         el("td", {}, badge(job.status)),
         el("td", {}, bar, el("span", { class: "small" }, ` ${Math.round(job.progress.percent || 0)}%`)),
@@ -212,6 +230,7 @@ export async function model(modelId) {
   curve.reset(m.history || []);
   curve.draw();
   showReport(modelId);
+  await registry(modelId, m);
 }
 
 // The report is HTML with its own styles: it is downloaded, not shown inside the dashboard
@@ -242,6 +261,7 @@ async function showReport(modelId) {
 // --- datasets ----------------------------------------------------------------------------
 
 export async function datasets() {
+  uploader();
   const body = await api("/datasets");
   fill($("#datasets-table tbody"), body.datasets.map((d) => el("tr", {},
     el("td", {}, el("a", { href: `/ui/datasets/${d.dataset_id}` }, d.dataset_name)),
@@ -257,7 +277,6 @@ export async function dataset(datasetId) {
   $("#dataset-title").textContent = d.dataset_name;
   $("#dataset-meta").textContent = `${d.row_count.toLocaleString()} rows · ${d.column_count} ` +
     `columns · ${d.original_format} · ${bytes(d.size_bytes)} · uploaded ${when(d.created_at)}`;
-  $("#dataset-schema tbody").replaceChildren(...d.columns.map((c) => el("tr", {},
-    el("td", {}, c.name), el("td", {}, c.kind), el("td", { class: "mono small" }, c.dtype),
-    el("td", {}, String(c.null_count)))));
+  $("#dataset-schema tbody").replaceChildren(...schemaRows(d.columns, null));
+  if (d.columns.length) trainForm(d);
 }
