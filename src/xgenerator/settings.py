@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     # keys (comma-separated, sent as X-Admin-Key or a Bearer token) unless status_open is set.
     worker_heartbeat_interval_s: float = Field(default=10, gt=0)
     worker_heartbeat_timeout_s: float = Field(default=30, gt=0)
+    # A `device: cuda` job queued this long while no GPU worker is alive fails (NoGpuWorker).
+    gpu_wait_s: float = Field(default=600, gt=0)
     admin_keys: str = ""
     # Addresses (comma-separated IPs or networks) of reverse proxies whose X-Forwarded-For is
     # believed; empty: the TCP peer is the client, whatever the headers say.

@@ -12,9 +12,9 @@ from sqlalchemy import event, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from tests.jobs.job_rows import new_job
 from tests.support import classification_frame, create_user, upload
 from tests.support.jobs import submit
+from tests.support.rows import new_job
 from xgenerator.context import Context
 from xgenerator.db.tables import Job, JobEvent, Model
 from xgenerator.jobs import repository, runner

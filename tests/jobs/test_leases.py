@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from tests.jobs.job_rows import new_job
+from tests.support.rows import new_job
 from xgenerator.context import Context
 from xgenerator.db.clock import db_now
 from xgenerator.db.tables import Job

@@ -7,11 +7,12 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from tests.jobs.job_rows import new_user, queued_task_ids
+from tests.support.rows import new_user, queued_task_ids
 from xgenerator.context import Context
 from xgenerator.db.clock import db_now
-from xgenerator.db.tables import Job, JobEvent, ServiceLease, utcnow
+from xgenerator.db.tables import Job, JobEvent, ServiceLease, WorkerHeartbeat, utcnow
 from xgenerator.jobs import leader, reconciler, service
+from xgenerator.ops import heartbeats
 from xgenerator.ops.broker import queue_keys, redis_client
 
 
@@ -79,3 +80,32 @@ def test_one_reconciler_at_a_time(context: Context) -> None:
         session.execute(update(ServiceLease).values(expires_at=db_now(-1)))
     assert reconciler.reconcile(context).active
     assert not leader.hold(context, "reconciler", 30, holder="other")
+
+
+def test_a_gpu_job_with_no_gpu_worker_fails_after_the_wait(context: Context) -> None:
+    user_id = new_user(context)
+    job = Job(
+        user_id=user_id,
+        job_type="train",
+        queue="gpu",
+        config={"xgb_params": {"device": "cuda"}},
+    )
+    job_id = service.enqueue(context, job, enforce_quota=False).job.id
+    wait = context.settings.gpu_wait_s
+    # Within the wait: a GPU worker may be on its way.
+    assert (
+        job_id not in reconciler.reconcile(context, utcnow() + timedelta(seconds=wait / 2)).failed
+    )
+    # A GPU worker alive: the job keeps waiting for it, however long.
+    with context.db.session() as session:
+        heartbeats.beat(session, heartbeats.local_info("gpu-host", ["gpu"], 1))
+    later = utcnow() + timedelta(seconds=wait + 60)
+    assert job_id not in reconciler.reconcile(context, later).failed
+    with context.db.session() as session:
+        session.execute(update(WorkerHeartbeat).values(last_seen_at=utcnow() - timedelta(hours=1)))
+    # None alive past the wait: failed, saying why, and its quota slot is free again.
+    assert job_id in reconciler.reconcile(context, later).failed
+    with context.db.session() as session:
+        row = session.get(Job, job_id)
+        assert row is not None and row.status == "failed"
+        assert row.error is not None and row.error["error_type"] == "NoGpuWorker"

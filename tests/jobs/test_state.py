@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text, update
 
-from tests.jobs.job_rows import new_job, queued_task_ids
+from tests.support.rows import new_job, queued_task_ids
 from xgenerator.context import Context
 from xgenerator.db.tables import Job, utcnow
 from xgenerator.jobs import finished, reconciler, repository, runner, state

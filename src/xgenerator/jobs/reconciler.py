@@ -24,9 +24,10 @@ import redis
 from xgenerator.context import Context
 from xgenerator.db.tables import Job, utcnow
 from xgenerator.jobs import finished, leader, publish, repository, state
+from xgenerator.jobs.queues import Queue
 from xgenerator.jobs.runtime import checkpoint_key
 from xgenerator.jobs.status import JobStatus
-from xgenerator.ops import broker
+from xgenerator.ops import broker, heartbeats
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ def reconcile(context: Context, now: datetime | None = None, *, resend_all: bool
     _recover_expired_leases(context, report)
     older_than = now if resend_all else now - timedelta(seconds=context.settings.requeue_after_s)
     _resend_stale_queued(context, now, older_than, report)
+    _fail_gpu_jobs_without_gpu_worker(context, now, report)
     if report.requeued or report.failed or report.resent or report.cancelled:
         log.info("reconciled: %s", report)
     return report
@@ -167,6 +169,36 @@ def _resend_stale_queued(
         if touched:
             _send(context, job.id)
             report.resent.append(job.id)
+
+
+def _fail_gpu_jobs_without_gpu_worker(context: Context, now: datetime, report: Report) -> None:
+    """A `device: cuda` job waits for a GPU worker at most `gpu_wait_s`: with none alive it
+    would hold its owner's quota slot forever. Ended `failed` (NoGpuWorker), saying so."""
+    settings = context.settings
+    with context.db.session() as session:
+        # liveness by the clock the heartbeats were written with, whatever `now` a test passes
+        workers = heartbeats.alive(session, utcnow(), settings.worker_heartbeat_timeout_s)
+        if any(Queue.GPU in w.queues for w in workers):
+            return
+        waiting = repository.queued_before(
+            session, Queue.GPU, now - timedelta(seconds=settings.gpu_wait_s), BATCH
+        )
+    for job in waiting:
+        error = state.job_error(
+            "NoGpuWorker",
+            f"no GPU worker was running for {settings.gpu_wait_s:g} s; train with "
+            '"device": "cpu", or start `xgenerator worker --queues gpu`',
+        )
+        _move(
+            context,
+            job,
+            JobStatus.FAILED,
+            report.failed,
+            event="failed",
+            message=f"NoGpuWorker: {error.message}",
+            error=error.as_json(),
+            only_from=JobStatus.QUEUED,
+        )
 
 
 def _in_broker(context: Context, queues: set[str]) -> set[str] | None:

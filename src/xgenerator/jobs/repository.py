@@ -225,6 +225,22 @@ def expired_leases(session: Session, limit: int) -> list[Job]:
     return list(session.scalars(query.order_by(Job.lease_expires_at).limit(limit)))
 
 
+def queued_before(session: Session, queue: str, created_before: datetime, limit: int) -> list[Job]:
+    """Jobs of `queue` still queued that were submitted before `created_before`, oldest first."""
+    query = (
+        select(Job)
+        .options(load_only(Job.id, Job.job_type, Job.queue, Job.created_at))
+        .where(
+            Job.status == JobStatus.QUEUED,
+            Job.queue == queue,
+            Job.created_at < created_before,
+        )
+        .order_by(Job.created_at)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
 def stale_queued(session: Session, older_than: datetime, limit: int) -> list[Job]:
     """Jobs queued and untouched since `older_than`, least recently touched first; only the
     columns the reconciler needs (not the config, progress or history)."""
