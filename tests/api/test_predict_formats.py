@@ -158,5 +158,29 @@ def test_columns_are_checked_and_errors_never_echo_values(
     assert response.status_code == 422 and secret not in response.text
     assert "x1" in response.text  # the column is named
 
-    regression_only = client.post(url, headers=headers, json={"rows": [row], "output": "nope"})
-    assert regression_only.status_code == 422
+    unknown_output = client.post(url, headers=headers, json={"rows": [row], "output": "nope"})
+    assert unknown_output.status_code == 422
+
+
+def test_signature_shows_what_predict_enforces(client: TestClient, worker: WorkerProcess) -> None:
+    user = create_user(client)
+    frame = classification_frame(200)
+    frame["when"] = pd.date_range("2024-01-01", periods=len(frame), freq="h").astype(str)
+    dataset_id = upload(client, user, frame).json()["dataset_id"]
+    model_id = train_model(client, user, dataset_id, "classification", "label", rounds=3)
+    response = client.get(f"/models/{model_id}/signature?max_categories=2", headers=auth(user))
+    assert response.status_code == 200, response.text
+    signature = response.json()
+    inputs = {c["name"]: c for c in signature["inputs"]}
+    assert set(inputs) == {"x1", "x2", "color", "when"}
+    assert inputs["x1"]["kind"] == "numeric"
+    assert inputs["color"]["category_count"] == 3
+    assert inputs["color"]["categories"] == ["blue", "green"]  # the first two, sorted
+    assert inputs["when"]["kind"] == "datetime" and "hour" in inputs["when"]["parts"]
+    assert "when__hour" in inputs["when"]["model_columns"]
+    outputs = signature["outputs"]
+    assert outputs["classes"] == ["no", "yes"] and "probability" in outputs["choices"]
+    # Enforced: a row without a signature column is refused, naming it.
+    row = {"x1": 0.5, "x2": 1.0, "color": "red"}
+    refused = client.post(f"/models/{model_id}/predict", headers=auth(user), json={"rows": [row]})
+    assert refused.status_code == 422 and refused.json()["details"] == {"missing": ["when"]}

@@ -11,10 +11,10 @@ query parameters.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +24,7 @@ from xgenerator.api.schemas.models import (
     MAX_ROW_KEYS,
     ExtraColumns,
     Invocations,
+    ModelSignature,
     PredictOptions,
     PredictRequest,
     PredictResponse,
@@ -35,6 +36,7 @@ from xgenerator.ml import explain, inputs
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.outputs import check_output, predict_output
 from xgenerator.ml.predict import Prediction, predict, rows_to_frame
+from xgenerator.ml.signature import signature
 from xgenerator.models import feedback
 from xgenerator.models import repository as registry
 
@@ -128,6 +130,17 @@ async def invocations(model: OwnedModel, request: Request, context: ContextDep) 
         return Invocations(predictions=list(result.predictions))
     values = await run_in_threadpool(predict_output, loaded, frame, rows.options.output)
     return Invocations(predictions=values)
+
+
+@router.get("/models/{model_id}/signature", response_model=ModelSignature)
+async def model_signature(
+    model: OwnedModel,
+    context: ContextDep,
+    max_categories: Annotated[int, Query(ge=0, le=10_000)] = 50,
+) -> ModelSignature:
+    """The columns `predict` requires, how it reads them, and what it answers."""
+    loaded = await run_in_threadpool(registry.CACHE.load, context.store, model)
+    return ModelSignature(model_id=model.id, **signature(loaded, max_categories))
 
 
 async def _read(request: Request) -> _Rows:

@@ -145,6 +145,18 @@ class PredictResponse(Response):
     )
 
 
+class ModelSignature(Response):
+    model_id: str
+    inputs: list[dict[str, Any]] = Field(
+        description="Per dataset column the model reads: {name, kind, required, reads}; a "
+        "categorical adds category_count and its first categories, a date-time its parts"
+    )
+    outputs: dict[str, Any] = Field(
+        description="What `predictions` holds by default, the classes or quantile levels, "
+        "and the `output` choices this model accepts"
+    )
+
+
 class Invocations(Response):
     """MLflow's scoring server answer."""
 
