@@ -35,7 +35,7 @@ from xgenerator.errors import InvalidInput, PayloadTooLarge
 from xgenerator.ml import explain, inputs
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.outputs import check_output, predict_output
-from xgenerator.ml.predict import Prediction, predict, rows_to_frame
+from xgenerator.ml.predict import Prediction, predict, predict_records, rows_to_frame
 from xgenerator.ml.signature import signature
 from xgenerator.models import feedback
 from xgenerator.models import repository as registry
@@ -91,17 +91,8 @@ async def predict_rows(
     body = rows.request
     options = rows.options
     ignored = _extra_columns(loaded, rows, options.extra_columns)
-    frame = await run_in_threadpool(_frame, loaded, rows)
-    result = probabilities = contributions = None
-    if options.output is None or (body is not None and body.log):
-        result = await run_in_threadpool(predict, loaded, frame)
-    predictions: list[Any] = []
-    if options.output is not None:
-        predictions = await run_in_threadpool(predict_output, loaded, frame, options.output)
-    elif result is not None:
-        predictions, probabilities = list(result.predictions), result.probabilities
-    if body is not None and body.explain:
-        contributions = await run_in_threadpool(explain.explain, loaded, frame)
+    answer = await run_in_threadpool(_answer, loaded, rows)
+    result, predictions, probabilities, contributions = answer
     ids = None
     if body is not None and body.log and result is not None:
         ids = await run_in_threadpool(_log, context, user.id, model.id, rows, result)
@@ -124,12 +115,8 @@ async def invocations(model: OwnedModel, request: Request, context: ContextDep) 
         raise InvalidInput("invocations answers predictions only: use /predict to log or explain")
     loaded = await _load_checked(context, model, rows)
     _extra_columns(loaded, rows, rows.options.extra_columns)
-    frame = await run_in_threadpool(_frame, loaded, rows)
-    if rows.options.output is None:
-        result = await run_in_threadpool(predict, loaded, frame)
-        return Invocations(predictions=list(result.predictions))
-    values = await run_in_threadpool(predict_output, loaded, frame, rows.options.output)
-    return Invocations(predictions=values)
+    _, predictions, _, _ = await run_in_threadpool(_answer, loaded, rows)
+    return Invocations(predictions=predictions)
 
 
 @router.get("/models/{model_id}/signature", response_model=ModelSignature)
@@ -256,6 +243,30 @@ def _extra_columns(loaded: ModelBundle, rows: _Rows, policy: ExtraColumns) -> li
             "columns the model does not use (extra_columns: error)", {"columns": extra}
         )
     return extra
+
+
+_Answer = tuple[Prediction | None, list[Any], list[dict[str, float]] | None, list[Any] | None]
+
+
+def _answer(loaded: ModelBundle, rows: _Rows) -> _Answer:
+    """All the model work of a request in one trip off the event loop: the plain answer to
+    JSON rows takes the DataFrame-free `predict_records`."""
+    body, output = rows.request, rows.options.output
+    if output is None and rows.records is not None and not (body and body.explain):
+        plain = predict_records(loaded, rows.records)
+        return plain, list(plain.predictions), plain.probabilities, None
+    frame = _frame(loaded, rows)
+    result: Prediction | None = None
+    if output is None or (body is not None and body.log):
+        result = predict(loaded, frame)
+    if output is not None:
+        predictions = predict_output(loaded, frame, output)
+        probabilities = None
+    else:
+        assert result is not None  # noqa: S101 - computed just above
+        predictions, probabilities = list(result.predictions), result.probabilities
+    contributions = explain.explain(loaded, frame) if body is not None and body.explain else None
+    return result, predictions, probabilities, contributions
 
 
 def _frame(loaded: ModelBundle, rows: _Rows) -> pd.DataFrame:
