@@ -22,7 +22,7 @@ import numpy as np
 
 from xgenerator.ml.features import Feature, category_str
 
-_NUMBER_TYPES = (int, float, bool, type(None))
+_NUMBER_TYPES = frozenset({int, float, bool, type(None)})
 
 
 def records_to_array(
@@ -50,11 +50,21 @@ def records_to_array(
                 return None
             out[:, j] = column
         else:
-            index = feature.coding[0]
-            out[:, j] = [
-                np.nan
-                if v is None or (isinstance(v, float) and v != v)
-                else index.get(category_str(v), np.nan)
-                for v in values
-            ]
+            out[:, j] = _codes(values, feature.coding[0])
+    return out
+
+
+def _codes(values: list[object], index: dict[str, int]) -> list[float]:
+    """Each value's frozen code (NaN: missing); a request repeats few distinct values, so
+    each is coded once."""
+    seen: dict[object, float] = {}
+    out: list[float] = []
+    for v in values:
+        key = (type(v), v)  # 1 and True are equal keys but different categories
+        code = seen.get(key)
+        if code is None:
+            missing = v is None or (isinstance(v, float) and v != v)
+            code = np.nan if missing else float(index.get(category_str(v), np.nan))
+            seen[key] = code
+        out.append(code)
     return out
