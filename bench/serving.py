@@ -10,6 +10,7 @@ a bare FastAPI route are the prediction benchmark's.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -42,7 +43,7 @@ def run(bench: Bench) -> list[Row]:
     bundle = bundles.loads(bundles.dumps(trained))  # as the service loads it: from its file
     rows: list[Row] = []
     for size in SIZES:
-        body = records(frame[names].iloc[:size])
+        body = json.loads(json.dumps(records(frame[names].iloc[:size])))  # as parsed from HTTP
 
         def before(body: list[dict[str, Any]] = body) -> object:
             return predict(bundle, rows_to_frame(body, names))
