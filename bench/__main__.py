@@ -28,6 +28,7 @@ BENCHMARKS = (
     "submission",
     "listing",
     "explain",
+    "serving",
 )
 
 

@@ -426,6 +426,9 @@ def flush_redis() -> None:
 # --- one run -----------------------------------------------------------------------------------
 
 
+IN_PROCESS = frozenset({"serving"})  # benchmarks that need no service running
+
+
 @dataclass
 class Bench:
     """State of one `python -m bench` run: sizes, scratch space, services shared by benchmarks."""
@@ -442,7 +445,8 @@ class Bench:
         """Start every service the chosen benchmarks need, at once and without waiting: on a
         small machine start-up is mostly imports, and they overlap."""
         needs_workers = bool({"training", "memory", "realdata", "queue", "prediction"} & set(names))
-        self._spawn_stack("postgresql", 1 if needs_workers else 0)
+        if set(names) - IN_PROCESS:  # a stack starting up would share the CPUs with them
+            self._spawn_stack("postgresql", 1 if needs_workers else 0)
         if "listing" in names:
             self._spawn_stack("sqlite", 0)
         if {"submission", "prediction", "listing"} & set(names):

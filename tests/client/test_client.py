@@ -84,6 +84,15 @@ def test_train_wait_predict_download(client: Client, tmp_path: Path) -> None:
     by_rows = client.predict(info.model_id, records)
     assert by_frame.predictions == by_rows.predictions
     assert len(by_frame.predictions) == 8 and by_frame.probabilities is not None
+    assert by_frame.ignored_columns == []
+    wide = [{**r, "note": "x"} for r in records]
+    labels = client.predict(info.model_id, wide, output="label")
+    assert labels.predictions == by_rows.predictions and labels.ignored_columns == ["note"]
+    margins = client.predict(info.model_id, records, output="margin").predictions
+    assert all(isinstance(m, float) for m in margins)
+    with pytest.raises(ValidationError) as refused:
+        client.predict(info.model_id, wide, extra_columns="error")
+    assert refused.value.details == {"columns": ["note"]}
 
     path = client.models.download(info.model_id, tmp_path / "model.ubj")
     assert xgb.Booster(model_file=str(path)).num_boosted_rounds() == 30

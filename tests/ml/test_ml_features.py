@@ -117,7 +117,8 @@ def test_values_that_are_not_numbers_are_refused_by_column() -> None:
     assert info.value.details is not None
     columns = info.value.details["columns"]
     assert set(columns) == {"b", "c"}
-    assert "'abc'" in columns["b"]
+    # The column and the rows at fault, never the value (a request may be personal data).
+    assert "abc" not in columns["b"] and "rows 0" in columns["b"]
     ok = to_model_frame(rows[["a"]], features[:1])["a"].tolist()
     assert ok[:3] == [1.5, 2.0, 1.0] and np.isnan(ok[3])
 
@@ -141,3 +142,13 @@ def test_feature_json_round_trip_and_malformed_input() -> None:
     for bad in malformed:
         with pytest.raises(InvalidInput):
             Feature.from_dict(bad)
+
+
+def test_bad_date_times_name_rows_not_values() -> None:
+    features = [Feature("when", "datetime", parts=["epoch", "year"])]
+    rows = pd.DataFrame({"when": pd.Series(["2024-01-02", "secret-value", None], dtype=object)})
+    with pytest.raises(InvalidInput) as info:
+        to_model_frame(rows, features)
+    assert info.value.details is not None
+    message = info.value.details["columns"]["when"]
+    assert "secret" not in message and "rows 1" in message

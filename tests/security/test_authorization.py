@@ -53,6 +53,7 @@ def no_body(world: World, dataset_id: str) -> dict[str, Any]:
 
 BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/models/{model_id}/predict"): lambda w, d: {"rows": ROWS, "log": True},
+    ("POST", "/models/{model_id}/invocations"): lambda w, d: {"dataframe_records": ROWS},
     ("POST", "/models/{model_id}/retrain"): lambda w, d: {"dataset_id": d, "num_boost_round": 3},
     ("POST", "/models/{model_id}/predict-batch"): lambda w, d: {"dataset_id": d},
     ("POST", "/datasets/{dataset_id}/process"): lambda w, d: {"operation": "profile"},

@@ -149,9 +149,17 @@ class Client:
         return self.jobs.get(accepted["job_id"])
 
     def predict(
-        self, model_id: str, rows: Rows | pd.DataFrame, *, explain: bool = False
+        self,
+        model_id: str,
+        rows: Rows | pd.DataFrame,
+        *,
+        explain: bool = False,
+        output: str | None = None,
+        extra_columns: str = "ignore",
     ) -> Prediction:
-        return self.models.predict(model_id, rows, explain=explain)
+        return self.models.predict(
+            model_id, rows, explain=explain, output=output, extra_columns=extra_columns
+        )
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request; the JSON body of a success (None when empty), or an ApiError."""

@@ -137,15 +137,27 @@ class Models:
         return self.client.download(f"/models/{model_id}/report", path)
 
     def predict(
-        self, model_id: str, rows: Rows | pd.DataFrame, *, explain: bool = False
+        self,
+        model_id: str,
+        rows: Rows | pd.DataFrame,
+        *,
+        explain: bool = False,
+        output: str | None = None,
+        extra_columns: str = "ignore",
     ) -> Prediction:
         """Predict for a few rows: dicts of {column: value}, or a DataFrame. With `explain`,
         `Prediction.contributions` holds each row's SHAP contributions (they add up to the
-        margin with the `bias`)."""
+        margin with the `bias`). `output` ("label", "probability", "margin",
+        "contributions") says what `predictions` holds; columns the model does not use are
+        listed in `Prediction.ignored_columns`, or refused with `extra_columns="error"`."""
         records = rows if isinstance(rows, Sequence) else frame_records(rows)
         payload: dict[str, Any] = {"rows": [dict(r) for r in records]}
         if explain:
             payload["explain"] = True
+        if output is not None:
+            payload["output"] = output
+        if extra_columns != "ignore":
+            payload["extra_columns"] = extra_columns
         body = self.client.request("POST", f"/models/{model_id}/predict", json=payload)
         return Prediction.model_validate(body)
 

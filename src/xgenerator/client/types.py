@@ -114,6 +114,8 @@ class Prediction(Record):
     model_id: str
     predictions: list[Any]
     probabilities: list[dict[str, float]] | None = None
+    output: str | None = None
+    ignored_columns: list[str] = Field(default_factory=list)
     # with explain=True: per row {column: value, ..., "bias": value} (margin units); for a
     # multi-class model {class: {column: value, ..., "bias": value}}
     contributions: list[dict[str, Any]] | None = None

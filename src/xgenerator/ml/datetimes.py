@@ -14,7 +14,8 @@ so a prediction builds exactly the same columns in the same order whatever its v
 
 At prediction a value may be an ISO-8601 string (``2024-03-10T23:30:00-05:00``,
 ``2024-03-10 23:30``, ``2024-03-10``, with ``Z``, an offset or nothing), a date-time object, or a
-number of seconds since the epoch. Anything else is a ValueError naming a few bad values.
+number of seconds since the epoch. Anything else is a ValueError naming the rows (never the
+values) at fault.
 """
 
 from __future__ import annotations
@@ -69,9 +70,17 @@ def to_utc(series: pd.Series[Any]) -> pd.Series[Any]:
         out[is_moment] = raw[is_moment].map(_moment_to_utc)
     bad = present & (out.isna() | ~(is_text | is_number | is_moment))
     if bad.any():
-        examples = ", ".join(repr(v) for v in pd.unique(raw[bad].astype(str))[:3])
-        raise ValueError(f"expected ISO-8601 date-times or epoch seconds, got {examples}")
+        raise ValueError(f"expected ISO-8601 date-times or epoch seconds, {bad_rows(bad)} not")
     return out
+
+
+def bad_rows(bad: pd.Series[Any]) -> str:
+    """Which rows hold bad values, by position: an error never quotes a value, which may be
+    personal data and ends up in logs."""
+    positions = np.flatnonzero(bad.to_numpy())
+    shown = ", ".join(str(int(p)) for p in positions[:5])
+    more = f" and {len(positions) - 5} more" if len(positions) > 5 else ""
+    return f"{len(positions)} value(s) are (rows {shown}{more})"
 
 
 def parts_for(utc: pd.Series[Any]) -> list[str]:

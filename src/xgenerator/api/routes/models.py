@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
@@ -20,18 +20,12 @@ from xgenerator.api.schemas.models import (
     ModelDetail,
     ModelList,
     ModelSummary,
-    PredictRequest,
-    PredictResponse,
-    Row,
 )
 from xgenerator.api.submission import REPLAY, IdempotencyKey, accepted
-from xgenerator.errors import NotFound, PayloadTooLarge
+from xgenerator.errors import NotFound
 from xgenerator.jobs import service
 from xgenerator.ml import explain
-from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.explain import ImportanceType
-from xgenerator.ml.predict import Prediction, predict, rows_to_frame
-from xgenerator.models import feedback
 from xgenerator.models import repository as registry
 
 router = APIRouter(tags=["models"])
@@ -82,52 +76,6 @@ def delete_model(model: OwnedModel, context: ContextDep) -> None:
     registry.delete(context, model)
 
 
-@router.post("/models/{model_id}/predict", response_model=PredictResponse)
-async def predict_rows(
-    model: OwnedModel, body: PredictRequest, user: CurrentUser, context: ContextDep
-) -> PredictResponse:
-    records = body.records
-    limit = context.settings.max_predict_rows
-    if len(records) > limit:
-        raise PayloadTooLarge(
-            f"at most {limit} rows per request; use a batch prediction job",
-            {"limit": limit, "rows": len(records)},
-        )
-    if body.explain and len(records) > context.settings.max_explain_rows:
-        raise PayloadTooLarge(
-            f"at most {context.settings.max_explain_rows} rows per request with explain; "
-            "use a batch prediction job with explain",
-            {"limit": context.settings.max_explain_rows, "rows": len(records)},
-        )
-    loaded = await run_in_threadpool(registry.load_bundle, context, model)
-    width = len(loaded.labels.classes) if loaded.labels else len(loaded.quantiles or [1])
-    values = len(records) * max(1, width)
-    if body.explain:  # a contribution per feature (and the bias) per row, per class
-        values *= len(loaded.features) + 2
-    if values > context.settings.max_predict_values:
-        raise PayloadTooLarge(
-            "the answer would be too large (rows x classes or quantiles); use a batch "
-            "prediction job",
-            {"limit": context.settings.max_predict_values, "values": values},
-        )
-    result = await run_in_threadpool(_predict_rows, loaded, records)
-    contributions = None
-    if body.explain:
-        contributions = await run_in_threadpool(_explain_rows, loaded, records)
-    ids = None
-    if body.log:
-        ids = await run_in_threadpool(
-            feedback.log_predictions, context, user.id, model.id, records, result
-        )
-    return PredictResponse(
-        model_id=model.id,
-        predictions=result.predictions,
-        probabilities=result.probabilities,
-        prediction_ids=ids,
-        contributions=contributions,
-    )
-
-
 @router.get("/models/{model_id}/importance", response_model=ImportanceResponse)
 async def feature_importance(
     model: OwnedModel,
@@ -172,12 +120,3 @@ def retrain(
         context, user.id, "retrain", request, idempotency_key=idempotency_key
     )
     return accepted(response, submission)
-
-
-def _explain_rows(loaded: ModelBundle, records: list[Row]) -> list[dict[str, Any]]:
-    return explain.explain(loaded, rows_to_frame(records, [f.name for f in loaded.features]))
-
-
-def _predict_rows(loaded: ModelBundle, records: list[Row]) -> Prediction:
-    """Off the event loop: only the model's feature columns are built from the rows."""
-    return predict(loaded, rows_to_frame(records, [f.name for f in loaded.features]))

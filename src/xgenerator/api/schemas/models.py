@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -62,11 +62,50 @@ MAX_ROW_KEYS = 2_000
 Row = Annotated[dict[str, Scalar], Field(max_length=MAX_ROW_KEYS)]
 
 
-class PredictRequest(Request):
-    """`rows`, or MLflow's `dataframe_records`: a list of {column: value} objects."""
+class DataframeSplit(Request):
+    """MLflow's `dataframe_split`: column names, then one list of values per row."""
+
+    columns: list[str] = Field(min_length=1, max_length=MAX_ROW_KEYS)
+    data: list[Annotated[list[Scalar], Field(max_length=MAX_ROW_KEYS)]] = Field(min_length=1)
+    index: list[Scalar] | None = Field(
+        default=None, description="pandas' `to_json(orient='split')` sends it; not used"
+    )
+
+
+Instance = Row | Annotated[list[Scalar], Field(max_length=MAX_ROW_KEYS)]
+Columns = Annotated[dict[str, list[Scalar]], Field(min_length=1, max_length=MAX_ROW_KEYS)]
+OutputChoice = Literal["label", "probability", "margin", "contributions"]
+ExtraColumns = Literal["ignore", "error"]
+ROW_FIELDS = ("rows", "dataframe_records", "dataframe_split", "instances", "inputs")
+
+
+class PredictOptions(Request):
+    output: OutputChoice | None = Field(
+        default=None,
+        description="What `predictions` holds: `label` (the class), `probability` "
+        "({class: p}), `margin` (untransformed score; {class: margin} for multi-class), "
+        "`contributions` (as with `explain`); by default the prediction with `probabilities`",
+    )
+    extra_columns: ExtraColumns = Field(
+        default="ignore",
+        description="Columns the model does not use: ignored and listed in "
+        "`ignored_columns`, or `error` (a 422 naming them)",
+    )
+
+
+class PredictRequest(PredictOptions):
+    """The rows in exactly one of: `rows` or MLflow's `dataframe_records` (objects),
+    `dataframe_split` ({columns, data}), `instances` or `inputs` (objects, or lists of values
+    in the model's feature order; `inputs` may also be {column: [values]})."""
 
     rows: list[Row] | None = Field(default=None, min_length=1)
     dataframe_records: list[Row] | None = Field(default=None, min_length=1)
+    dataframe_split: DataframeSplit | None = None
+    instances: list[Instance] | None = Field(default=None, min_length=1)
+    inputs: list[Instance] | Columns | None = Field(default=None, min_length=1)
+    params: dict[str, Any] | None = Field(
+        default=None, description="MLflow's inference params: accepted and ignored"
+    )
     log: bool = Field(
         default=False,
         description="Keep the predictions for feedback; their ids come back in `prediction_ids`",
@@ -79,22 +118,24 @@ class PredictRequest(Request):
 
     @model_validator(mode="after")
     def _one_of(self) -> PredictRequest:
-        if (self.rows is None) == (self.dataframe_records is None):
-            raise ValueError("send exactly one of 'rows' or 'dataframe_records'")
+        given = [name for name in ROW_FIELDS if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("send exactly one of " + ", ".join(f"'{n}'" for n in ROW_FIELDS))
         return self
-
-    @property
-    def records(self) -> list[Row]:
-        return self.rows if self.rows is not None else self.dataframe_records or []
 
 
 class PredictResponse(Response):
     model_id: str
+    output: OutputChoice | None = Field(default=None, description="As asked")
     predictions: list[Any] = Field(
         description="Per row: a class label; a number (regression, a ranking score, a survival "
-        "model's risk (cox) or time (aft)); or {level: value} for quantile regression"
+        "model's risk (cox) or time (aft)); or {level: value} for quantile regression; or "
+        "what `output` asked for"
     )
     probabilities: list[dict[str, float]] | None = None
+    ignored_columns: list[str] = Field(
+        default_factory=list, description="Columns of the request the model does not use"
+    )
     prediction_ids: list[str] | None = Field(default=None, description="With `log: true`")
     contributions: list[dict[str, Any]] | None = Field(
         default=None,
@@ -102,6 +143,24 @@ class PredictResponse(Response):
         "margin units (log-odds of the second class for a binary classifier); for a "
         "multi-class model {class: {column: value, ..., bias: value}}",
     )
+
+
+class ModelSignature(Response):
+    model_id: str
+    inputs: list[dict[str, Any]] = Field(
+        description="Per dataset column the model reads: {name, kind, required, reads}; a "
+        "categorical adds category_count and its first categories, a date-time its parts"
+    )
+    outputs: dict[str, Any] = Field(
+        description="What `predictions` holds by default, the classes or quantile levels, "
+        "and the `output` choices this model accepts"
+    )
+
+
+class Invocations(Response):
+    """MLflow's scoring server answer."""
+
+    predictions: list[Any]
 
 
 class FeatureImportance(Response):
