@@ -232,6 +232,7 @@ def stale_queued(session: Session, older_than: datetime, limit: int) -> list[Job
                 Job.updated_at,
                 Job.cancel_requested,
                 Job.celery_task_id,
+                Job.parent_job_id,
             )
         )
         .where(Job.status == JobStatus.QUEUED, Job.updated_at <= older_than)

@@ -109,11 +109,17 @@ def enqueue(
     return Submission(job, created=True)
 
 
-def cancel(context: Context, job: Job) -> Cancellation:
-    """Cancel the user's job (already owned: see `api/deps.py`); 409 when it already ended."""
+def cancel(context: Context, job: Job, *, cascade: bool = True) -> Cancellation:
+    """Cancel the user's job (already owned: see `api/deps.py`); 409 when it already ended.
+    A search (`tune`) is cancelled with all its active trials."""
     previous = JobStatus(job.status)
     if previous.is_final:
         raise Conflict(f"job already {previous}", {"status": previous.value})
+    if cascade and job.job_type == "tune":
+        from xgenerator.jobs import search
+
+        search.cancel(context, job)
+        return Cancellation(job.id, previous, JobStatus.CANCELLED)
     with context.db.session() as session:
         session.execute(
             update(Job).where(Job.id == job.id).values(cancel_requested=True, updated_at=utcnow())
@@ -134,6 +140,10 @@ def cancel(context: Context, job: Job) -> Cancellation:
             )
     if cancelled:
         finished.record(context, job.job_type, JobStatus.CANCELLED)
+        if job.parent_job_id is not None and cascade:
+            from xgenerator.jobs import search
+
+            search.on_trial_finished(context, job.parent_job_id)
         return Cancellation(job.id, JobStatus.QUEUED, JobStatus.CANCELLED)
     return Cancellation(job.id, JobStatus.RUNNING, JobStatus.RUNNING)
 
