@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from tests.jobs.test_interrupts import FAST_LEASE
 from tests.jobs.test_training_e2e import wait_final
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload, wait_for
 from xgenerator.context import Context
 from xgenerator.db.tables import Job, Model
+from xgenerator.jobs import reconciler, repository
+from xgenerator.settings import Settings
 
 
 def submit_tune(
@@ -194,3 +199,52 @@ def test_bad_requests_are_refused_at_submission(client: TestClient) -> None:
         assert named in response.text
     jobs = client.get("/jobs", headers=auth(user)).json()["jobs"]
     assert jobs == []  # nothing was recorded
+
+
+def test_a_worker_killed_mid_search_retries_that_trial_only(
+    client: TestClient, context: Context, settings: Settings
+) -> None:
+    user = create_user(client)
+    dataset_id = upload(client, user, classification_frame(2000)).json()["dataset_id"]
+    doomed = WorkerProcess(settings, "doomed", concurrency=1, extra_env=FAST_LEASE)
+    doomed.start()
+    job_id = submit_tune(
+        client,
+        user,
+        dataset_id,
+        80,
+        xgb_params={"nthread": 1},
+        search_space={"max_depth": {"type": "int", "low": 5, "high": 7}},
+        max_trials=3,
+        strategy="grid",
+        prune=False,
+    )
+
+    def second_trial_training() -> Job | None:
+        rows = [r for r in children(context, job_id) if r.config["trial"]["number"] == 1]
+        return rows[0] if rows and (rows[0].progress or {}).get("round") else None
+
+    victim = wait_for(second_trial_training, 60, 0.05, "trial 1 to train")
+    assert doomed.process is not None
+    os.killpg(doomed.process.pid, signal.SIGKILL)
+    doomed.stop()
+
+    def recovered() -> bool:
+        with context.db.session() as session:
+            expired = repository.expired_leases(session, 10)
+        reconciler.recover_expired(context, expired, reconciler.Report())
+        return any(r.id == victim.id and r.status != "running" for r in children(context, job_id))
+
+    # the next worker starts while the dead one's lease runs out
+    survivor = WorkerProcess(settings, "survivor", concurrency=1, extra_env=FAST_LEASE)
+    survivor.start()
+    try:
+        wait_for(recovered, 30, 0.2, "the killed trial to be requeued")
+        final = wait_final(client, user, job_id, timeout=120)
+    finally:
+        survivor.stop()
+    assert final["status"] == "succeeded", final
+    rows = sorted(children(context, job_id), key=lambda r: r.config["trial"]["number"])
+    assert [r.config["trial"]["number"] for r in rows] == [0, 1, 2]  # max_trials, no extra
+    assert [r.attempts for r in rows] == [1, 2, 1]  # only the killed trial ran again
+    assert all(r.status == "succeeded" for r in rows)
