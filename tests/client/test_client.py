@@ -202,3 +202,22 @@ def test_cv_explain_and_importance(client: Client) -> None:
     assert list(gain.values()) == sorted(gain.values(), reverse=True)
     shap = client.models.importance(result["model_id"], "shap")
     assert set(shap) == set(gain) and all(v >= 0 for v in shap.values())
+
+
+def test_tune_and_its_leaderboard(client: Client) -> None:
+    dataset = client.datasets.upload(classification_frame(200), "tune-data")
+    job = client.tune(
+        dataset,
+        "label",
+        model_name="tuned",
+        search_space={"max_depth": {"type": "int", "low": 1, "high": 3}},
+        max_trials=3,
+        strategy="grid",
+        num_boost_round=4,
+        xgb_params=FAST,
+    )
+    info = job.wait(timeout=120, progress=False)
+    assert info.job_type == "tune" and info.status == "succeeded"
+    board = client.trials(info.job_id)
+    assert sorted(t["params"]["max_depth"] for t in board["trials"]) == [1, 2, 3]
+    assert board["best"]["model_id"] == info.model_id == board["trials"][0]["model_id"]
