@@ -191,8 +191,9 @@ def study(
         if strategy == "random"
         else optuna.samplers.TPESampler(seed=seed + number, n_startup_trials=5)
     )
+    # no trial is pruned at a round <= warmup_rounds (Optuna's warm-up counts from step 0)
     pruner = optuna.pruners.MedianPruner(
-        n_startup_trials=startup_trials, n_warmup_steps=warmup_rounds
+        n_startup_trials=startup_trials, n_warmup_steps=warmup_rounds + 1
     )
     built = optuna.create_study(
         direction=StudyDirection.MAXIMIZE if direction == "maximize" else StudyDirection.MINIMIZE,
