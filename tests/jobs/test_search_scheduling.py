@@ -59,6 +59,9 @@ def test_the_reconciler_schedules_a_search_a_dead_process_left_waiting(
     reconciler.reconcile(context)  # its sweep schedules every running search
     after = trials_of(context, job_id)
     assert [t.config["trial"]["number"] for t in after] == [0, 1, 2]
+    shown = client.get(f"/jobs/{job_id}", headers=auth(user)).json()["progress"]
+    assert shown["message"] == "1/3 trials ended (2 queued, 1 failed)"
+    assert round(shown["percent"], 1) == 33.3
     search.schedule(context, job_id)  # idempotent: max_trials reached, nothing more
     assert len(trials_of(context, job_id)) == 3
 

@@ -94,6 +94,8 @@ def test_search_finds_the_high_learning_rate_and_keeps_its_model(
     for t in trials:
         cfg = by_id[t["job_id"]].config
         assert cfg["xgb_params"]["max_depth"] == t["params"]["max_depth"]
+    assert final["progress"]["percent"] == 100.0
+    assert final["progress"]["message"].startswith("6/6 trials ended (6 succeeded); best")
     # the best trial's model is the search's result, a version under the search's name
     assert final["model_id"] == best["model_id"] and final["result"]["best"] == best
     with context.db.session() as session:

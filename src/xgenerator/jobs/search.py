@@ -115,11 +115,27 @@ def schedule(context: Context, search_id: str) -> None:
                 created.append(child)
         if active == 0 and not created:
             ended = _finish(session, search, children, timed_out)
+        else:
+            search.progress = _progress(search, [*children, *created]).as_json()
     if ended is not None:
         finished.record(context, "tune", ended)
     for child in created:
         if not publish.publish(context, child, child.celery_task_id or ""):
             publish.forget_task_id(context, child)
+
+
+def _progress(search: Job, children: list[Job]) -> state.Progress:
+    """The search's progress: trials ended out of max_trials, counts by state, best so far."""
+    board = leaderboard(search, children)
+    counts, best = board["counts"], board["best"]
+    ended = sum(v for k, v in counts.items() if k not in ("queued", "running"))
+    shown = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+    best_text = f"; best {board['metric']} = {best['value']:.6g}" if best else ""
+    return state.progress(
+        percent=100.0 * ended / board["max_trials"],
+        message=f"{ended}/{board['max_trials']} trials ended ({shown}){best_text}",
+        metrics={board["metric"]: best["value"]} if best else None,
+    )
 
 
 def _timed_out(search: Job, cfg: dict[str, Any]) -> bool:
@@ -224,7 +240,11 @@ def _finish(session: Session, search: Job, children: list[Job], timed_out: bool)
         message = f"best trial {best['number']}: {board['metric']} = {best['value']:.6g}"
         if timed_out:
             message += f" (stopped after timeout_s, {len(children)} trials)"
-    fields: dict[str, Any] = {"result": result, "model_id": best["model_id"] if best else None}
+    fields: dict[str, Any] = {
+        "result": result,
+        "model_id": best["model_id"] if best else None,
+        "progress": _progress(search, children).as_json(),
+    }
     if target is JobStatus.FAILED:
         fields["error"] = state.job_error("NoTrialSucceeded", message, None).as_json()
     repository.transition(session, search.id, target, event=event, message=message, **fields)
