@@ -76,6 +76,10 @@ def test_the_reconciler_schedules_a_search_a_dead_process_left_waiting(
         assert parent.result is not None and parent.result["counts"]["failed"] == 3
         left = session.scalars(select(Job).where(Job.status.in_(["queued", "running"])))
         assert list(left) == []
+    # deleting the finished search deletes its trials' records too
+    assert client.delete(f"/jobs/{job_id}", headers=auth(user)).json()["status"] == "deleted"
+    with context.db.session() as session:
+        assert list(session.scalars(select(Job.id).where(Job.user_id == parent.user_id))) == []
 
 
 def test_a_rebuilt_study_asks_the_same_params_on_any_process() -> None:

@@ -150,13 +150,19 @@ def cancel(context: Context, job: Job, *, cascade: bool = True) -> Cancellation:
 
 def delete(context: Context, job: Job) -> Cancellation | None:
     """An active job is cancelled (returned); a finished one loses its record, events and
-    result files (a model or dataset it made stays)."""
+    result files (a model or dataset it made stays); a finished search, with its ended
+    trials' (a trial still stopping after a cancel keeps its record)."""
     from xgenerator.jobs.kinds import cleanup
 
     if not JobStatus(job.status).is_final:
         return cancel(context, job)
     with context.db.session() as session:
-        delete_files = cleanup.purge_jobs(context, session, [job.id])
+        ids = [job.id]
+        if job.job_type == "tune":
+            from xgenerator.jobs import search
+
+            ids += [t.id for t in search.trials(session, job.id) if JobStatus(t.status).is_final]
+        delete_files = cleanup.purge_jobs(context, session, ids)
     delete_files()
     return None
 
