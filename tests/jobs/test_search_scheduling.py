@@ -35,22 +35,24 @@ def test_the_reconciler_schedules_a_search_a_dead_process_left_waiting(
 ) -> None:
     user = create_user(client)
     dataset_id = upload(client, user, classification_frame(100)).json()["dataset_id"]
-    response = client.post(
-        "/tune",
-        headers=auth(user),
-        json={
-            "model_name": "s",
-            "dataset_id": dataset_id,
-            "task_type": "classification",
-            "target": "label",
-            "search_space": SPACE,
-            "max_trials": 3,
-            "max_parallel": 2,
-        },
-    )
+    body = {
+        "model_name": "s",
+        "dataset_id": dataset_id,
+        "task_type": "classification",
+        "target": "label",
+        "search_space": SPACE,
+        "max_trials": 3,
+        "max_parallel": 2,
+    }
+    keyed = {**auth(user), "Idempotency-Key": "search-1"}
+    response = client.post("/tune", headers=keyed, json=body)
     assert response.status_code == 202, response.text
     job_id = response.json()["job_id"]
     assert response.json()["status"] == "running"
+    replayed = client.post("/tune", headers=keyed, json=body)
+    assert replayed.status_code == 200 and replayed.json()["job_id"] == job_id
+    other = client.post("/tune", headers=keyed, json={**body, "seed": 9})
+    assert other.status_code == 409
     first = trials_of(context, job_id)
     assert [t.config["trial"]["number"] for t in first] == [0, 1]  # max_parallel at once
     assert all(t.status == "queued" and t.parent_job_id == job_id for t in first)

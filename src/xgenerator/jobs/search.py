@@ -22,6 +22,7 @@ from typing import Any
 
 from optuna.trial import TrialState
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from xgenerator.context import Context
@@ -35,11 +36,42 @@ from xgenerator.ml import params as xgb_params
 log = logging.getLogger(__name__)
 
 
-def submit(context: Context, user_id: str, request: dict[str, Any]) -> Job:
-    """Record the search (`running` at once: it holds no worker) and start its first trials.
+def submit(
+    context: Context, user_id: str, request: dict[str, Any], idempotency_key: str | None = None
+) -> tuple[Job, bool]:
+    """Record the search (`running` at once: it holds no worker) and start its first trials;
+    with whether it was created (False: the Idempotency-Key's first search, replayed).
     Its `max_parallel` trials count against the user's active-job quota; the search does not."""
+    from xgenerator.jobs import service
+
+    digest = service.request_hash(request) if idempotency_key else None
+    if idempotency_key:
+        existing = service.replay(context, user_id, idempotency_key, digest)
+        if existing is not None:
+            return existing, False
+    try:
+        job = _record_search(context, user_id, request, idempotency_key, digest)
+    except IntegrityError:
+        existing = service.replay(context, user_id, idempotency_key or "", digest)
+        if existing is None:
+            raise
+        return existing, False
+    context.metrics.submitted(job.job_type)
+    schedule(context, job.id)
+    with context.db.session() as session:
+        return repository.get_owned(session, user_id, job.id), True
+
+
+def _record_search(
+    context: Context,
+    user_id: str,
+    request: dict[str, Any],
+    idempotency_key: str | None,
+    digest: str | None,
+) -> Job:
     with context.db.session() as session:
         job = kinds.get("tune").prepare(session, context.settings, user_id, request)
+        job.idempotency_key, job.request_hash = idempotency_key, digest
         repository.create(session, job)
         limit = context.settings.max_active_jobs_per_user
         if limit > 0:
@@ -56,10 +88,7 @@ def submit(context: Context, user_id: str, request: dict[str, Any]) -> Job:
         )
         for note in job.config["search"]["notes"]:
             repository.add_event(session, job.id, "search_adjusted", JobStatus.RUNNING, note)
-    context.metrics.submitted(job.job_type)
-    schedule(context, job.id)
-    with context.db.session() as session:
-        return repository.get_owned(session, user_id, job.id)
+    return job
 
 
 def on_trial_finished(context: Context, parent_job_id: str | None) -> None:

@@ -80,11 +80,11 @@ def enqueue(
 ) -> Submission:
     """Record a prepared job and send its task (`submit` without the kind's checks)."""
     user_id = job.user_id
-    digest = _request_hash(request or {}) if idempotency_key else None
+    digest = request_hash(request or {}) if idempotency_key else None
     if idempotency_key:
         job.idempotency_key = idempotency_key
         job.request_hash = digest
-        existing = _replay(context, user_id, idempotency_key, digest)
+        existing = replay(context, user_id, idempotency_key, digest)
         if existing is not None:
             return Submission(existing, created=False)
     # The task id is chosen now and stored with the row: one transaction per submission
@@ -99,7 +99,7 @@ def enqueue(
                 )
     except IntegrityError:
         # A concurrent request with the same key won the insert.
-        existing = _replay(context, user_id, idempotency_key or "", digest)
+        existing = replay(context, user_id, idempotency_key or "", digest)
         if existing is None:
             raise
         return Submission(existing, created=False)
@@ -167,11 +167,11 @@ def delete(context: Context, job: Job) -> Cancellation | None:
     return None
 
 
-def _request_hash(body: dict[str, Any]) -> str:
+def request_hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _replay(context: Context, user_id: str, key: str, digest: str | None) -> Job | None:
+def replay(context: Context, user_id: str, key: str, digest: str | None) -> Job | None:
     with context.db.session() as session:
         existing = repository.find_by_idempotency_key(session, user_id, key)
     if existing is not None and existing.request_hash != digest:

@@ -67,14 +67,18 @@ def cross_validate(
     return accepted(response, submission)
 
 
-@router.post("/tune", status_code=202, response_model=JobAccepted)
+@router.post("/tune", status_code=202, response_model=JobAccepted, responses=REPLAY)
 def tune(
-    body: TuneRequest, user: CurrentUser, context: ContextDep, response: Response
+    body: TuneRequest,
+    user: CurrentUser,
+    context: ContextDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobAccepted:
     """A hyper-parameter search: a `tune` job whose trials are `train` jobs (listed in /jobs
     with `parent_job_id`); its result is the best trial's model. See `GET /jobs/{id}/trials`."""
-    job = search.submit(context, user.id, body.model_dump())
-    return accepted(response, Submission(job, created=True))
+    job, created = search.submit(context, user.id, body.model_dump(), idempotency_key)
+    return accepted(response, Submission(job, created=created))
 
 
 @router.get("/jobs/{job_id}/trials", response_model=Leaderboard)
