@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -375,10 +376,17 @@ class TrialPruning:
         self.space = sampling.distributions(self.cfg["search_space"], self.cfg["strategy"])
         self.every = max(int(self.cfg.get("prune_every") or 1), 1)
         self.warmup = int(self.cfg.get("prune_warmup_rounds") or 0)
+        # one check per progress write at most: each reads the finished trials' histories
+        self.interval = context.settings.progress_interval_s
+        self.checked_at: float | None = None
 
     def __call__(self, round_: int, history: list[dict[str, Any]]) -> None:
         if not self.cfg.get("prune") or round_ <= self.warmup or round_ % self.every:
             return
+        now = time.monotonic()
+        if self.checked_at is not None and now - self.checked_at < self.interval:
+            return
+        self.checked_at = now
         with self.context.db.session() as session:
             query = select(Job).where(
                 Job.parent_job_id == self.job.parent_job_id,
