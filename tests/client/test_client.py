@@ -290,3 +290,22 @@ def test_registered_models_aliases_move_and_roll_back(client: Client) -> None:
     assert client.registered_models.get("aliased").aliases == {}
     with pytest.raises(NotFoundError):
         client.models.get("aliased@prod")
+
+
+def test_tune_and_its_leaderboard(client: Client) -> None:
+    dataset = client.datasets.upload(classification_frame(200), "tune-data")
+    job = client.tune(
+        dataset,
+        "label",
+        model_name="tuned",
+        search_space={"max_depth": {"type": "int", "low": 1, "high": 3}},
+        max_trials=3,
+        strategy="grid",
+        num_boost_round=4,
+        xgb_params=FAST,
+    )
+    info = job.wait(timeout=120, progress=False)
+    assert info.job_type == "tune" and info.status == "succeeded"
+    board = client.trials(info.job_id)
+    assert sorted(t["params"]["max_depth"] for t in board["trials"]) == [1, 2, 3]
+    assert board["best"]["model_id"] == info.model_id == board["trials"][0]["model_id"]

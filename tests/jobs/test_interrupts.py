@@ -16,15 +16,20 @@ from tests.support.jobs import job, models_of, submit, wait_final
 from xgenerator.context import Context
 from xgenerator.settings import Settings
 
-# One round of a 100-tree forest, 16 deep, on 40k rows: many seconds inside XGBoost's C code,
+# One round of a 100-tree forest per class, 16 deep: many seconds inside XGBoost's C code,
 # where no progress callback runs.
-HUGE_ROUND = {"max_depth": 16, "num_parallel_tree": 100, "max_bin": 1024, "nthread": 1}
+HUGE_ROUND = {"max_depth": 16, "num_parallel_tree": 100, "max_bin": 256, "nthread": 1}
 FAST_LEASE = {"XGEN_LEASE_S": "1.5"}  # the lease thread looks every 0.5 s
 
 
 def long_round_job(client: TestClient) -> tuple[dict[str, str], str]:
     user = create_user(client)
-    dataset_id = upload(client, user, classification_frame(40_000)).json()["dataset_id"]
+    # Ten classes of noise: a round grows 10 x 100 full-depth trees, many seconds however
+    # idle the machine, and within the cost budget (ml/cost.py).
+    frame = classification_frame(40_000)
+    frame["label"] = [f"c{i % 10}" for i in range(len(frame))]
+    uploaded = upload(client, user, frame)
+    dataset_id = uploaded.json()["dataset_id"]
     return user, submit(client, user, dataset_id, 2, **HUGE_ROUND)
 
 

@@ -25,6 +25,12 @@ def test_the_attacks_are_refused_and_ordinary_trainings_pass() -> None:
     cost.check(cost.estimate({"max_depth": 10}, 100, 5_000), BUDGET)
 
 
+def test_a_tree_has_at_most_a_leaf_per_row() -> None:
+    deep = {"max_depth": 16}
+    assert cost.estimate(deep, 3, 2, rows=40_000).leaves == 2 * 40_000
+    assert cost.estimate(deep, 3, 2).leaves == 2 * 2**16
+
+
 def test_leaves_per_tree() -> None:
     assert cost.leaves_per_tree({}) == 64
     assert cost.leaves_per_tree({"max_depth": 8, "max_leaves": 31}) == 31

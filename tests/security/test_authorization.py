@@ -77,6 +77,15 @@ BODIES: dict[tuple[str, str], Body] = {
         "num_boost_round": 3,
         "folds": 2,
     },
+    ("POST", "/tune"): lambda w, d: {
+        "model_name": "m",
+        "dataset_id": d,
+        "task_type": "classification",
+        "target": "label",
+        "num_boost_round": 3,
+        "search_space": {"max_depth": {"type": "int", "low": 1, "high": 2}},
+        "max_trials": 1,
+    },
 }
 
 

@@ -148,6 +148,53 @@ class Client:
         accepted = self.request("POST", "/cv", json=body, headers=headers)
         return self.jobs.get(accepted["job_id"])
 
+    def tune(
+        self,
+        dataset: str | Dataset,
+        target: str,
+        *,
+        model_name: str,
+        search_space: Mapping[str, Mapping[str, Any]],
+        max_trials: int = 20,
+        max_parallel: int = 1,
+        strategy: Literal["tpe", "random", "grid"] = "tpe",
+        metric: str | None = None,
+        direction: Literal["minimize", "maximize"] | None = None,
+        task_type: Literal["classification", "regression", "ranking", "survival"] = (
+            "classification"
+        ),
+        num_boost_round: int = 100,
+        xgb_params: Mapping[str, Any] | None = None,
+        **search_fields: Any,
+    ) -> Job:
+        """Submit a hyper-parameter search (a `tune` job whose trials are `train` jobs).
+        `search_space`: `{param: {"type": "float" | "int" | "categorical", "low", "high",
+        "log", "step", "choices"}}`; other /train and search fields (`timeout_s`, `seed`,
+        `prune`, ...) go in `search_fields`. `Job.wait()` follows the search; its `model_id`
+        is the best trial's model, `trials(job_id)` the leaderboard."""
+        body: dict[str, Any] = {
+            "dataset_id": dataset if isinstance(dataset, str) else dataset.dataset_id,
+            "target": target,
+            "model_name": model_name,
+            "task_type": task_type,
+            "num_boost_round": num_boost_round,
+            "xgb_params": dict(xgb_params or {}),
+            "search_space": {k: dict(v) for k, v in search_space.items()},
+            "max_trials": max_trials,
+            "max_parallel": max_parallel,
+            "strategy": strategy,
+            "metric": metric,
+            "direction": direction,
+            **{k: v for k, v in search_fields.items() if v is not None},
+        }
+        accepted = self.request("POST", "/tune", json=body)
+        return self.jobs.get(accepted["job_id"])
+
+    def trials(self, job_id: str) -> dict[str, Any]:
+        """A search's leaderboard: trials best first, counts by state, the best so far."""
+        board: dict[str, Any] = self.request("GET", f"/jobs/{job_id}/trials")
+        return board
+
     def predict(
         self,
         model_id: str,

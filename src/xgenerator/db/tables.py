@@ -106,6 +106,7 @@ class Job(Base):
         Index("ix_jobs_user_created", "user_id", "created_at"),
         Index("ix_jobs_user_status_created", "user_id", "status", "created_at"),
         Index("ix_jobs_status_updated", "status", "updated_at"),
+        Index("ix_jobs_parent", "parent_job_id"),
         UniqueConstraint("user_id", "idempotency_key", name="uq_jobs_user_idempotency_key"),
     )
 
@@ -128,6 +129,8 @@ class Job(Base):
     model_name: Mapped[str | None] = mapped_column(String(200))
     dataset_id: Mapped[str | None] = mapped_column(String(32))
     source_model_id: Mapped[str | None] = mapped_column(String(32))
+    # A hyper-parameter search's trial: the search (a `tune` job) it belongs to.
+    parent_job_id: Mapped[str | None] = mapped_column(String(32))
     config: Mapped[dict[str, Any]]
     progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
     history: Mapped[list[Any]] = mapped_column(default=list)

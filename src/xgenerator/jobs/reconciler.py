@@ -61,6 +61,10 @@ def reconcile(context: Context, now: datetime | None = None, *, resend_all: bool
     older_than = now if resend_all else now - timedelta(seconds=context.settings.requeue_after_s)
     _resend_stale_queued(context, now, older_than, report)
     _fail_gpu_jobs_without_gpu_worker(context, now, report)
+    from xgenerator.jobs import search
+
+    # a search whose scheduling a dead process left undone (see jobs/search.py)
+    search.sweep(context)
     if report.requeued or report.failed or report.resent or report.cancelled:
         log.info("reconciled: %s", report)
     return report
@@ -225,6 +229,10 @@ def _move(
         if target.is_final:
             finished.record(context, job.job_type, target)
             context.store.delete(checkpoint_key(job.id))
+            if job.parent_job_id is not None:
+                from xgenerator.jobs import search
+
+                search.on_trial_finished(context, job.parent_job_id)
     return changed
 
 

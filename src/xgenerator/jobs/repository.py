@@ -229,7 +229,7 @@ def queued_before(session: Session, queue: str, created_before: datetime, limit:
     """Jobs of `queue` still queued that were submitted before `created_before`, oldest first."""
     query = (
         select(Job)
-        .options(load_only(Job.id, Job.job_type, Job.queue, Job.created_at))
+        .options(load_only(Job.id, Job.job_type, Job.queue, Job.created_at, Job.parent_job_id))
         .where(
             Job.status == JobStatus.QUEUED,
             Job.queue == queue,
@@ -255,6 +255,7 @@ def stale_queued(session: Session, older_than: datetime, limit: int) -> list[Job
                 Job.updated_at,
                 Job.cancel_requested,
                 Job.celery_task_id,
+                Job.parent_job_id,
             )
         )
         .where(Job.status == JobStatus.QUEUED, Job.updated_at <= older_than)

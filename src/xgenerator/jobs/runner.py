@@ -22,6 +22,7 @@ from xgenerator.jobs.runtime import (
     LeaseLost,
     Runtime,
     TimeLimitExceeded,
+    TrialPruned,
 )
 from xgenerator.jobs.status import FINAL, JobStatus
 
@@ -50,6 +51,11 @@ def run(context: Context, job_id: str, worker_id: str) -> str:
         finished.record(
             context, job.job_type, JobStatus(result), time.monotonic() - runtime.started
         )
+    if job.parent_job_id is not None:
+        # a search's trial: its end (or retry) lets the search schedule the next trials
+        from xgenerator.jobs import search
+
+        search.on_trial_finished(context, job.parent_job_id)
     return result
 
 
@@ -63,6 +69,8 @@ def _execute(context: Context, job: Job, runtime: Runtime) -> str:
     try:
         outcome = kinds.get(job.job_type).run(context, job, runtime)
         runtime.check()  # the last phase may have run past the limit, or the job was ended
+    except TrialPruned as exc:
+        return _pruned(context, runtime, exc)
     except JobCancelled:
         return _cancel(context, runtime)
     except LeaseLost:
@@ -158,6 +166,22 @@ def _cancel(context: Context, runtime: Runtime) -> str:
     """End as cancelled (fenced); the checkpoint goes only if this attempt still owned it."""
     if not _finish(
         context, runtime, JobStatus.CANCELLED, event="cancelled", message="cancelled while running"
+    ):
+        return "lost"
+    runtime.drop_checkpoint()
+    return "cancelled"
+
+
+def _pruned(context: Context, runtime: Runtime, exc: TrialPruned) -> str:
+    """A search's pruner stopped the trial: `cancelled`, with a `pruned` event and result."""
+    if not _finish(
+        context,
+        runtime,
+        JobStatus.CANCELLED,
+        event="pruned",
+        message=exc.reason,
+        result={"pruned": True, "round": exc.round, "reason": exc.reason},
+        history=list(runtime.history),
     ):
         return "lost"
     runtime.drop_checkpoint()

@@ -35,6 +35,15 @@ class TimeLimitExceeded(JobInterrupted):
     """The job ran past the soft time limit."""
 
 
+class TrialPruned(JobInterrupted):
+    """A search's pruner stopped this trial: it ends `cancelled`, its result says pruned."""
+
+    def __init__(self, round_: int, reason: str) -> None:
+        super().__init__(reason)
+        self.round = round_
+        self.reason = reason
+
+
 class JobEnded(JobInterrupted):
     """The lease thread already ended the job (cancelled, or failed past its time limit) and
     recorded it: the job's code must stop without writing anything."""

@@ -80,11 +80,11 @@ def enqueue(
 ) -> Submission:
     """Record a prepared job and send its task (`submit` without the kind's checks)."""
     user_id = job.user_id
-    digest = _request_hash(request or {}) if idempotency_key else None
+    digest = request_hash(request or {}) if idempotency_key else None
     if idempotency_key:
         job.idempotency_key = idempotency_key
         job.request_hash = digest
-        existing = _replay(context, user_id, idempotency_key, digest)
+        existing = replay(context, user_id, idempotency_key, digest)
         if existing is not None:
             return Submission(existing, created=False)
     # The task id is chosen now and stored with the row: one transaction per submission
@@ -99,7 +99,7 @@ def enqueue(
                 )
     except IntegrityError:
         # A concurrent request with the same key won the insert.
-        existing = _replay(context, user_id, idempotency_key or "", digest)
+        existing = replay(context, user_id, idempotency_key or "", digest)
         if existing is None:
             raise
         return Submission(existing, created=False)
@@ -109,11 +109,17 @@ def enqueue(
     return Submission(job, created=True)
 
 
-def cancel(context: Context, job: Job) -> Cancellation:
-    """Cancel the user's job (already owned: see `api/deps.py`); 409 when it already ended."""
+def cancel(context: Context, job: Job, *, cascade: bool = True) -> Cancellation:
+    """Cancel the user's job (already owned: see `api/deps.py`); 409 when it already ended.
+    A search (`tune`) is cancelled with all its active trials."""
     previous = JobStatus(job.status)
     if previous.is_final:
         raise Conflict(f"job already {previous}", {"status": previous.value})
+    if cascade and job.job_type == "tune":
+        from xgenerator.jobs import search
+
+        search.cancel(context, job)
+        return Cancellation(job.id, previous, JobStatus.CANCELLED)
     with context.db.session() as session:
         session.execute(
             update(Job).where(Job.id == job.id).values(cancel_requested=True, updated_at=utcnow())
@@ -134,28 +140,38 @@ def cancel(context: Context, job: Job) -> Cancellation:
             )
     if cancelled:
         finished.record(context, job.job_type, JobStatus.CANCELLED)
+        if job.parent_job_id is not None and cascade:
+            from xgenerator.jobs import search
+
+            search.on_trial_finished(context, job.parent_job_id)
         return Cancellation(job.id, JobStatus.QUEUED, JobStatus.CANCELLED)
     return Cancellation(job.id, JobStatus.RUNNING, JobStatus.RUNNING)
 
 
 def delete(context: Context, job: Job) -> Cancellation | None:
     """An active job is cancelled (returned); a finished one loses its record, events and
-    result files (a model or dataset it made stays)."""
+    result files (a model or dataset it made stays); a finished search, with its ended
+    trials' (a trial still stopping after a cancel keeps its record)."""
     from xgenerator.jobs.kinds import cleanup
 
     if not JobStatus(job.status).is_final:
         return cancel(context, job)
     with context.db.session() as session:
-        delete_files = cleanup.purge_jobs(context, session, [job.id])
+        ids = [job.id]
+        if job.job_type == "tune":
+            from xgenerator.jobs import search
+
+            ids += [t.id for t in search.trials(session, job.id) if JobStatus(t.status).is_final]
+        delete_files = cleanup.purge_jobs(context, session, ids)
     delete_files()
     return None
 
 
-def _request_hash(body: dict[str, Any]) -> str:
+def request_hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _replay(context: Context, user_id: str, key: str, digest: str | None) -> Job | None:
+def replay(context: Context, user_id: str, key: str, digest: str | None) -> Job | None:
     with context.db.session() as session:
         existing = repository.find_by_idempotency_key(session, user_id, key)
     if existing is not None and existing.request_hash != digest:

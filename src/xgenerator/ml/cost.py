@@ -46,9 +46,16 @@ def leaves_per_tree(params: Mapping[str, object]) -> int:
 
 
 def estimate(
-    params: Mapping[str, object], n_features: int, rounds: int, n_classes: int = 1
+    params: Mapping[str, object],
+    n_features: int,
+    rounds: int,
+    n_classes: int = 1,
+    rows: int | None = None,
 ) -> Cost:
+    """`rows` (when known) bounds the leaves of a tree: each leaf holds at least one row."""
     leaves = leaves_per_tree(params)
+    if rows is not None:
+        leaves = max(1, min(leaves, rows))
     trees = max(1, n_classes) * max(1, int(str(params.get("num_parallel_tree", 1))))
     bins = int(str(params.get("max_bin", DEFAULT_BINS)))
     return Cost(

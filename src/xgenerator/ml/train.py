@@ -129,7 +129,7 @@ def train(
     data = prepare(df, spec, init)
     n_classes = len(data.labels.classes) if data.labels is not None else 0
     params = _final_params(spec, user_params, n_classes)
-    _check_cost(spec, params, len(data.frame.columns), n_classes)
+    _check_cost(spec, params, len(data.frame.columns), n_classes, len(data.frame))
     if data.event is not None:
         survival.check_survival(data.target, data.event)
     train_idx, val_idx = split_indices(
@@ -325,12 +325,12 @@ def _eval_metrics(booster: xgb.Booster, dval: xgb.DMatrix) -> dict[str, float | 
 
 
 def _check_cost(
-    spec: TrainSpec, params: dict[str, object], n_features: int, n_classes: int
+    spec: TrainSpec, params: dict[str, object], n_features: int, n_classes: int, rows: int
 ) -> None:
     if spec.cost_budget is None:
         return
     try:
-        estimate = cost.estimate(params, n_features, spec.num_boost_round, n_classes)
+        estimate = cost.estimate(params, n_features, spec.num_boost_round, n_classes, rows)
         cost.check(estimate, spec.cost_budget)
     except InvalidInput as exc:
         raise TrainingFailed("TooExpensive", exc.message, exc.details) from exc

@@ -23,13 +23,18 @@ from xgenerator.api.schemas.jobs import (
     JobSummary,
     TrainRequest,
 )
+from xgenerator.api.schemas.tune import Leaderboard, TuneRequest
 from xgenerator.api.submission import REPLAY, IdempotencyKey, accepted
-from xgenerator.jobs import repository, service
+from xgenerator.errors import InvalidInput
+from xgenerator.jobs import repository, search, service
+from xgenerator.jobs.service import Submission
 from xgenerator.jobs.status import JobStatus
 
 router = APIRouter(tags=["jobs"])
 
-JobType = Literal["train", "retrain", "cv", "process", "predict", "report", "cleanup", "noop"]
+JobType = Literal[
+    "train", "retrain", "cv", "tune", "process", "predict", "report", "cleanup", "noop"
+]
 
 
 @router.post("/train", status_code=202, response_model=JobAccepted, responses=REPLAY)
@@ -60,6 +65,29 @@ def cross_validate(
         context, user.id, "cv", body.model_dump(), idempotency_key=idempotency_key
     )
     return accepted(response, submission)
+
+
+@router.post("/tune", status_code=202, response_model=JobAccepted, responses=REPLAY)
+def tune(
+    body: TuneRequest,
+    user: CurrentUser,
+    context: ContextDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> JobAccepted:
+    """A hyper-parameter search: a `tune` job whose trials are `train` jobs (listed in /jobs
+    with `parent_job_id`); its result is the best trial's model. See `GET /jobs/{id}/trials`."""
+    job, created = search.submit(context, user.id, body.model_dump(), idempotency_key)
+    return accepted(response, Submission(job, created=created))
+
+
+@router.get("/jobs/{job_id}/trials", response_model=Leaderboard)
+def trials(job: OwnedJob, session: SessionDep) -> Leaderboard:
+    """A search's trials, best first by its metric, with their params and status."""
+    if job.job_type != "tune":
+        raise InvalidInput("only a search (a tune job) has trials", {"job_type": job.job_type})
+    board = search.leaderboard(job, search.trials(session, job.id))
+    return Leaderboard.model_validate({"job_id": job.id, "status": job.status, **board})
 
 
 @router.post("/jobs/noop", status_code=202, response_model=JobAccepted, responses=REPLAY)

@@ -126,6 +126,9 @@ class JobSummary(Response):
     completed_at: datetime | None
     model_id: str | None
     progress: Progress
+    parent_job_id: str | None = Field(
+        default=None, description="A search's trial: the search (`tune` job) it belongs to"
+    )
 
     @field_validator("progress", mode="before")
     @classmethod

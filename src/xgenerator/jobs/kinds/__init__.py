@@ -84,4 +84,5 @@ def load_all() -> None:
         process,
         report,
         train,
+        tune,
     )

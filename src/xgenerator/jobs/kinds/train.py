@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -42,6 +43,8 @@ class _Hooks:
     runtime: Runtime
     checkpoint_every: int
     share: threads.Share | None = None
+    # a search's trial: asked after every round whether to stop (raises TrialPruned)
+    pruner: Callable[[int, list[dict[str, Any]]], None] | None = None
     _jobs: int | None = None  # trainings sharing the worker at the last count
     _total: int | None = None  # the job's rounds, as the last progress report said
 
@@ -69,6 +72,8 @@ class _Hooks:
         self.runtime.progress(
             round=round, total=total, metrics=metrics, message=f"round {round}/{total}"
         )
+        if self.pruner is not None:
+            self.pruner(round, self.runtime.history)
 
     def checkpoint(self, booster: xgb.Booster, round: int) -> None:
         # Not after the last round: the model itself is stored right after, and this would
@@ -113,6 +118,10 @@ class TrainKind:
         init = self._init(context, runtime, job, spec, frame, parent)
         with threads.registered(job.id, spec.params.get("nthread")) as share:
             hooks = _Hooks(runtime, context.settings.checkpoint_every, share)
+            if job.parent_job_id is not None and "trial" in cfg:
+                from xgenerator.jobs.search import TrialPruning
+
+                hooks.pruner = TrialPruning(context, job)
             result = train(frame, spec, hooks, init=init)
         report_screening(runtime, result)
         return self.register_model(context, job, runtime, dataset, parent, spec, result, frame)

@@ -111,7 +111,10 @@ def prepare_train(
     check_constraints(dataset.schema, features, checked)
     # Classes are not known before the data is read: one here, all of them on the worker.
     budget = training_budget(settings)
-    cost.check(cost.estimate(checked, len(features), config["num_boost_round"]), budget)
+    estimate = cost.estimate(
+        checked, len(features), config["num_boost_round"], rows=dataset.row_count
+    )
+    cost.check(estimate, budget)
     if role_columns(config) or task_type == "survival":
         with open_parquet(open_store(settings), dataset.storage_key) as parquet:
             check_role_values(parquet, dataset.schema, config)

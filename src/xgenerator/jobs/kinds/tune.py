@@ -1,0 +1,118 @@
+"""Hyper-parameter searches (`tune`): checked here at submission, scheduled by `jobs/search.py`.
+
+A search is a parent job that never runs on a worker: it is `running` from its submission,
+with no worker and no lease (the reconciler leaves it alone), while its trials, ordinary
+`train` jobs with `parent_job_id`, go through the queue, claim, lease, cancel and retry
+machinery. Each trial's end schedules the next ones; the last one's end finishes the search.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from xgenerator.context import Context
+from xgenerator.db.tables import Job
+from xgenerator.errors import InvalidInput
+from xgenerator.jobs import sampling
+from xgenerator.jobs.kinds import Outcome, register
+from xgenerator.jobs.kinds.train import TrainKind
+from xgenerator.jobs.queues import Queue
+from xgenerator.jobs.runtime import Runtime
+from xgenerator.settings import Settings
+
+SEARCH_FIELDS = (
+    "search_space",
+    "metric",
+    "direction",
+    "max_trials",
+    "max_parallel",
+    "strategy",
+    "timeout_s",
+    "cv_folds",
+    "seed",
+    "prune",
+    "prune_warmup_rounds",
+    "prune_every",
+)
+MAX_TRIALS = 200
+
+
+class TuneKind:
+    job_type = "tune"
+
+    def prepare(
+        self, session: Session, settings: Settings, user_id: str, request: dict[str, Any]
+    ) -> Job:
+        """The training checks on the request less the search's fields, then the search's."""
+        if request.get("cv_folds"):
+            raise InvalidInput(
+                "cv_folds is not supported yet: trials are scored on a validation split",
+                {"cv_folds": request["cv_folds"]},
+            )
+        train_request = {k: v for k, v in request.items() if k not in SEARCH_FIELDS}
+        base = TrainKind().prepare(session, settings, user_id, train_request)
+        cfg = base.config
+        strategy = request.get("strategy") or "tpe"
+        if strategy not in sampling.STRATEGIES:
+            raise InvalidInput("strategy must be tpe, random or grid", {"strategy": strategy})
+        space = request.get("search_space") or {}
+        dists = sampling.check_space(
+            space,
+            strategy,
+            cfg["task_type"],
+            cfg["xgb_params"],
+            max_depth_limit=settings.max_depth_limit,
+            max_rounds=settings.max_num_boost_round,
+        )
+        max_trials = int(request.get("max_trials") or 20)
+        if not 1 <= max_trials <= MAX_TRIALS:
+            raise InvalidInput(f"max_trials must be in [1, {MAX_TRIALS}]", None)
+        notes: list[str] = []
+        if strategy == "grid":
+            points = len(sampling.grid_points(dists, sampling.MAX_GRID_POINTS))
+            if points < max_trials:
+                notes.append(f"max_trials lowered from {max_trials} to the grid's {points} points")
+                max_trials = points
+        limit = settings.max_active_jobs_per_user or MAX_TRIALS
+        max_parallel = int(request.get("max_parallel") or 1)
+        if not 1 <= max_parallel <= limit:
+            raise InvalidInput(f"max_parallel must be in [1, {limit}] (the active-job quota)", None)
+        metric = request.get("metric")
+        if metric is not None and not str(metric).startswith("validation-"):
+            metric = f"validation-{metric}"
+        direction = request.get("direction") or (
+            sampling.default_direction(metric) if metric else None
+        )
+        if direction not in (None, "minimize", "maximize"):
+            raise InvalidInput("direction must be minimize or maximize", {"direction": direction})
+        search = {
+            "search_space": space,
+            "strategy": strategy,
+            "metric": metric,
+            "direction": direction,
+            "max_trials": max_trials,
+            "max_parallel": max_parallel,
+            "timeout_s": request.get("timeout_s"),
+            "seed": int(request.get("seed") or 0),
+            "prune": bool(request.get("prune", True)),
+            "prune_warmup_rounds": int(request.get("prune_warmup_rounds") or 5),
+            "prune_every": int(request.get("prune_every") or 1),
+            "notes": notes,
+        }
+        return Job(
+            user_id=user_id,
+            job_type=self.job_type,
+            queue=Queue.MAINTENANCE,
+            model_name=base.model_name,
+            dataset_id=base.dataset_id,
+            config={"train": cfg, "search": search},
+        )
+
+    def run(self, context: Context, job: Job, runtime: Runtime) -> Outcome:
+        """Never sent to a worker: its trials' ends schedule it (`jobs/search.py`)."""
+        raise InvalidInput("a search is scheduled by its trials; it has nothing to run", None)
+
+
+register(TuneKind())

@@ -1,0 +1,130 @@
+"""A search's state lives in the database: any process can schedule it (no worker here)."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from optuna.trial import TrialState
+from sqlalchemy import select
+
+from tests.support import auth, classification_frame, create_user, upload
+from xgenerator.context import Context
+from xgenerator.db.tables import Job
+from xgenerator.jobs import reconciler, repository, sampling, search
+from xgenerator.jobs.status import JobStatus
+
+SPACE = {
+    "eta": {"type": "float", "low": 1e-3, "high": 1.0, "log": True},
+    "max_depth": {"type": "int", "low": 1, "high": 6},
+}
+
+
+def trials_of(context: Context, job_id: str) -> list[Job]:
+    with context.db.session() as session:
+        return search.trials(session, job_id)
+
+
+def end_without_hook(context: Context, job: Job, status: JobStatus) -> None:
+    """A trial's end whose scheduling step never ran (the process died right after it)."""
+    with context.db.session() as session:
+        repository.claim_job(session, job.id, "gone", 60)
+        assert repository.transition(session, job.id, status, event=status.value)
+
+
+def test_the_reconciler_schedules_a_search_a_dead_process_left_waiting(
+    client: TestClient, context: Context
+) -> None:
+    user = create_user(client)
+    dataset_id = upload(client, user, classification_frame(100)).json()["dataset_id"]
+    body = {
+        "model_name": "s",
+        "dataset_id": dataset_id,
+        "task_type": "classification",
+        "target": "label",
+        "search_space": SPACE,
+        "max_trials": 3,
+        "max_parallel": 2,
+    }
+    keyed = {**auth(user), "Idempotency-Key": "search-1"}
+    response = client.post("/tune", headers=keyed, json=body)
+    assert response.status_code == 202, response.text
+    job_id = response.json()["job_id"]
+    assert response.json()["status"] == "running"
+    replayed = client.post("/tune", headers=keyed, json=body)
+    assert replayed.status_code == 200 and replayed.json()["job_id"] == job_id
+    other = client.post("/tune", headers=keyed, json={**body, "seed": 9})
+    assert other.status_code == 409
+    first = trials_of(context, job_id)
+    assert [t.config["trial"]["number"] for t in first] == [0, 1]  # max_parallel at once
+    assert all(t.status == "queued" and t.parent_job_id == job_id for t in first)
+
+    end_without_hook(context, first[0], JobStatus.FAILED)
+    reconciler.reconcile(context)  # its sweep schedules every running search
+    after = trials_of(context, job_id)
+    assert [t.config["trial"]["number"] for t in after] == [0, 1, 2]
+    shown = client.get(f"/jobs/{job_id}", headers=auth(user)).json()["progress"]
+    assert shown["message"] == "1/3 trials ended (2 queued, 1 failed)"
+    assert round(shown["percent"], 1) == 33.3
+    search.schedule(context, job_id)  # idempotent: max_trials reached, nothing more
+    assert len(trials_of(context, job_id)) == 3
+
+    for trial in after[1:]:
+        end_without_hook(context, trial, JobStatus.FAILED)
+    search.sweep(context)
+    with context.db.session() as session:
+        parent = session.get(Job, job_id)
+        assert parent is not None
+        assert parent.status == "failed" and parent.error is not None
+        assert parent.error["error_type"] == "NoTrialSucceeded"
+        assert parent.result is not None and parent.result["counts"]["failed"] == 3
+        left = session.scalars(select(Job).where(Job.status.in_(["queued", "running"])))
+        assert list(left) == []
+    # deleting the finished search deletes its trials' records too
+    assert client.delete(f"/jobs/{job_id}", headers=auth(user)).json()["status"] == "deleted"
+    with context.db.session() as session:
+        assert list(session.scalars(select(Job.id).where(Job.user_id == parent.user_id))) == []
+
+
+def test_a_rebuilt_study_asks_the_same_params_on_any_process() -> None:
+    space = sampling.distributions(SPACE, "tpe")
+    done = [
+        sampling.TrialRecord(
+            i,
+            {"eta": 0.01 * (i + 1), "max_depth": i % 6 + 1},
+            TrialState.COMPLETE,
+            0.5 - 0.01 * i,
+            {1: 0.6},
+        )
+        for i in range(8)
+    ]
+    asked = [sampling.ask(sampling.study(space, done, "minimize", seed=7), space) for _ in range(2)]
+    assert asked[0] == asked[1]
+    assert 1e-3 <= asked[0]["eta"] <= 1.0 and 1 <= asked[0]["max_depth"] <= 6
+
+
+def test_grid_points_and_the_pruners_verdict() -> None:
+    grid = {
+        "max_depth": {"type": "int", "low": 1, "high": 2},
+        "eta": {"type": "float", "low": 0.1, "high": 0.3, "step": 0.1},
+    }
+    points = sampling.grid_points(sampling.distributions(grid, "grid"), 100)
+    assert len(points) == 6 and len({tuple(sorted(p.items())) for p in points}) == 6
+    assert {p["eta"] for p in points} == {0.1, 0.2, 0.3}
+
+    space = sampling.distributions(SPACE, "tpe")
+    good = sampling.TrialRecord(
+        0,
+        {"eta": 0.3, "max_depth": 2},
+        TrialState.COMPLETE,
+        0.2,
+        {r: 0.6 - 0.05 * r for r in range(1, 9)},
+    )
+    built = sampling.study(space, [good], "minimize", warmup_rounds=2)
+
+    def running(values: dict[int, float]) -> sampling.TrialRecord:
+        return sampling.TrialRecord(
+            1, {"eta": 0.001, "max_depth": 2}, TrialState.RUNNING, None, values
+        )
+
+    assert sampling.should_prune(built, space, running({r: 0.69 for r in range(1, 5)}))
+    assert not sampling.should_prune(built, space, running({1: 0.69, 2: 0.69}))  # warm-up
+    assert not sampling.should_prune(built, space, running({r: 0.1 for r in range(1, 5)}))
