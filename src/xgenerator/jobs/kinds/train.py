@@ -110,7 +110,8 @@ def prepare_train(
         settings, task_type, config.get("xgb_params") or {}, config["num_boost_round"]
     )
     check_constraints(dataset.schema, features, checked)
-    if role_columns(config) or task_type == "survival":
+    # a referenced dataset's footers are the user's files: the worker checks its values
+    if (role_columns(config) or task_type == "survival") and dataset.source_uri is None:
         with open_parquet(open_store(settings), dataset.storage_key) as parquet:
             check_role_values(parquet, dataset.schema, config)
     train_config = {
