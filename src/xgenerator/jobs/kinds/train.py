@@ -16,7 +16,7 @@ from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Dataset, Job, Model, utcnow
 from xgenerator.errors import Forbidden, InvalidInput
 from xgenerator.jobs import threads
-from xgenerator.jobs.kinds import Outcome, register
+from xgenerator.jobs.kinds import Outcome, memory, register
 from xgenerator.jobs.kinds.derived import open_parquet
 from xgenerator.jobs.kinds.train_checks import (
     check_constraints,
@@ -110,6 +110,12 @@ def prepare_train(
         settings, task_type, config.get("xgb_params") or {}, config["num_boost_round"]
     )
     check_constraints(dataset.schema, features, checked)
+    memory.check_fits(
+        settings,
+        dataset.row_count,
+        len(features) + 1 + len(role_columns(config)),
+        bool(config.get("external_memory")),
+    )
     # a referenced dataset's footers are the user's files: the worker checks its values
     if (role_columns(config) or task_type == "survival") and dataset.source_uri is None:
         with open_parquet(open_store(settings), dataset.storage_key) as parquet:
@@ -148,6 +154,7 @@ def prepare_retrain(
     checked = check_common(
         settings, parent.task_type, merged, config.get("num_boost_round") or parent.num_boost_round
     )
+    memory.check_fits(settings, dataset.row_count, len(needed), False)
     train_config = {
         "model_name": parent.name,
         "dataset_id": dataset.id,
@@ -265,10 +272,13 @@ class TrainKind:
             # a retrain weighs, groups and censors as its parent did (the model file says how,
             # even when the parent's job record is gone)
             spec = replace(spec, **load_bundle(context, parent).roles)  # type: ignore[arg-type]
-        runtime.progress(percent=0, message="loading data", force=True)
-        frame = datasets.load_frame(
-            context.store, dataset, columns=[*spec.features, spec.target, *spec_roles(spec)]
+        columns = [*spec.features, spec.target, *spec_roles(spec)]
+        # this worker's own limit decides, before anything is loaded
+        memory.check_fits(
+            context.settings, dataset.row_count, len(columns), bool(cfg.get("external_memory"))
         )
+        runtime.progress(percent=0, message="loading data", force=True)
+        frame = datasets.load_frame(context.store, dataset, columns=columns)
         init = self._init(context, runtime, job, spec, frame, parent)
         with threads.registered(job.id, spec.params.get("nthread")) as share:
             hooks = _Hooks(runtime, context.settings.checkpoint_every, share)
