@@ -90,3 +90,50 @@ def test_a_worker_with_less_memory_fails_the_job_before_loading(
     assert job["error"]["error_type"] == "TooLargeForMemory"
     assert "external_memory" in job["error"]["message"]
     assert job["error"]["details"]["worker_memory_mb"] == TINY_MB
+
+
+def test_external_memory_trains_where_memory_would_not(
+    client: TestClient, small_worker: WorkerProcess
+) -> None:
+    """The way out the error names: the same job with external_memory succeeds on that worker."""
+    user = create_user(client)
+    frame = classification_frame(400)
+    dataset_id = upload(client, user, frame).json()["dataset_id"]
+    accepted = client.post(
+        "/train",
+        headers=auth(user),
+        json=train_request(dataset_id, external_memory=True, num_boost_round=8),
+    )
+    assert accepted.status_code == 202, accepted.text
+    job = wait_final(client, user, accepted.json()["job_id"])
+    assert job["status"] == "succeeded", job
+    assert job["result"]["metrics"]["accuracy"] > 0.7
+    events = client.get(f"/jobs/{job['job_id']}/events", headers=auth(user)).json()["events"]
+    assert any(e["event"] == "external_memory" for e in events)
+    model = client.get(f"/models/{job['model_id']}", headers=auth(user)).json()
+    assert len(model["history"]) == 8
+    assert [f["name"] for f in model["features"]] == ["x1", "x2", "color"]
+    rows = [{"x1": 0.5, "x2": 7.0, "color": "red"}]
+    predicted = client.post(
+        f"/models/{job['model_id']}/predict", headers=auth(user), json={"rows": rows}
+    )
+    assert predicted.status_code == 200, predicted.text
+    assert predicted.json()["predictions"] == ["yes"]
+
+
+def test_external_memory_refuses_what_it_cannot_do(client: TestClient) -> None:
+    user = create_user(client)
+    frame = classification_frame(100).assign(w=1.0)
+    dataset_id = upload(client, user, frame).json()["dataset_id"]
+    weighted = client.post(
+        "/train",
+        headers=auth(user),
+        json=train_request(dataset_id, external_memory=True, weight_column="w"),
+    )
+    assert weighted.status_code == 422
+    assert "external_memory" in weighted.json()["message"]
+    cv = client.post(
+        "/cv", headers=auth(user), json=train_request(dataset_id, external_memory=True)
+    )
+    assert cv.status_code == 422
+    assert "external_memory" in cv.json()["message"]

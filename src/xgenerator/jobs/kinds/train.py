@@ -16,7 +16,7 @@ from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Dataset, Job, Model, utcnow
 from xgenerator.errors import Forbidden, InvalidInput
 from xgenerator.jobs import threads
-from xgenerator.jobs.kinds import Outcome, memory, register
+from xgenerator.jobs.kinds import Outcome, external, memory, register
 from xgenerator.jobs.kinds.derived import open_parquet
 from xgenerator.jobs.kinds.train_checks import (
     check_constraints,
@@ -110,6 +110,8 @@ def prepare_train(
         settings, task_type, config.get("xgb_params") or {}, config["num_boost_round"]
     )
     check_constraints(dataset.schema, features, checked)
+    if config.get("external_memory"):
+        external_checks(task_type, config)
     memory.check_fits(
         settings,
         dataset.row_count,
@@ -179,6 +181,20 @@ def prepare_retrain(
         source_model_id=parent.id,
         config=train_config,
     )
+
+
+def external_checks(task_type: str, config: dict[str, Any]) -> None:
+    """What external-memory training does not do yet: a 422 at submission, not a failed job."""
+    if task_type not in ("classification", "regression"):
+        raise InvalidInput(
+            "external_memory trains classification and regression models only",
+            {"task_type": task_type},
+        )
+    if role_columns(config):
+        raise InvalidInput(
+            "external_memory does not support weight, group or event columns yet",
+            {"columns": role_columns(config)},
+        )
 
 
 def _kind(dataset: Dataset, column: str) -> str:
@@ -273,6 +289,12 @@ class TrainKind:
             # even when the parent's job record is gone)
             spec = replace(spec, **load_bundle(context, parent).roles)  # type: ignore[arg-type]
         columns = [*spec.features, spec.target, *spec_roles(spec)]
+        if cfg.get("external_memory") and parent is None:
+            trained = external.run(context, job, runtime, dataset, spec, columns, _Hooks)
+            report_screening(runtime, trained.result)
+            return self.register_model(
+                context, job, runtime, dataset, None, spec, trained.result, trained.sample
+            )
         # this worker's own limit decides, before anything is loaded
         memory.check_fits(
             context.settings, dataset.row_count, len(columns), bool(cfg.get("external_memory"))
