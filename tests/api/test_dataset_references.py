@@ -17,8 +17,9 @@ from tests.support import WorkerProcess, auth, classification_frame, create_user
 from xgenerator.api.app import create_app
 from xgenerator.context import Context, build_context
 from xgenerator.datasets.references import check_location
+from xgenerator.datasets.repository import load_frame
 from xgenerator.db.tables import Dataset
-from xgenerator.errors import Forbidden, InvalidInput
+from xgenerator.errors import Forbidden, InvalidDataset, InvalidInput
 from xgenerator.settings import Settings
 
 MARKER = "SECRET_MARKER_COLUMN"
@@ -168,3 +169,22 @@ def test_prefixes_match_whole_folders_and_schemes() -> None:
     for invalid in ("http://bucket/data", "relative/path", "s3://"):
         with pytest.raises(InvalidInput):
             check_location(invalid, allowed)
+
+
+def test_files_changed_after_registration_are_refused(
+    client: TestClient, context: Context, tmp_path: Path
+) -> None:
+    """A job reads only what was registered: a file added since (it could be a symlink to
+    anywhere) changes the fingerprint, and the read is refused."""
+    folder = tmp_path / "shared" / "grows"
+    write_parts(folder, classification_frame(60))
+    user = create_user(client)
+    body = register(client, user, str(folder)).json()  # type: ignore[attr-defined]
+    with context.db.session() as session:
+        row = session.get(Dataset, body["dataset_id"])
+    assert row is not None
+    assert len(load_frame(context.store, row)) == 60
+    classification_frame(10).to_parquet(folder / "part-9.parquet", index=False)
+    with pytest.raises(InvalidDataset) as caught:
+        load_frame(context.store, row)
+    assert caught.value.details == {"reason": "reference_changed", "uri": f"file://{folder}"}
