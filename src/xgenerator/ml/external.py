@@ -92,7 +92,7 @@ def _scan(batches: Batches, spec: TrainSpec) -> _Scan:
         labelled = batch[batch[spec.target].notna()]
         missing += len(batch) - len(labelled)
         if kept < SAMPLE_ROWS:
-            parts.append(labelled.iloc[: SAMPLE_ROWS - kept])
+            parts.append(labelled.iloc[: SAMPLE_ROWS - kept].copy())  # not a view of the batch
             kept += len(parts[-1])
         for name in spec.features:
             if _is_text(labelled[name]):

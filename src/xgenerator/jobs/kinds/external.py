@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from xgenerator.context import Context
 from xgenerator.db.tables import Dataset, Job
@@ -30,6 +31,8 @@ def batches(
         with open_dataset(context.store, dataset) as source:
             for batch in source.iter_batches(batch_size=chunk_rows, columns=columns):
                 yield batch.to_pandas()
+                # Arrow's allocator keeps freed pages for reuse: give them back each batch
+                pa.default_memory_pool().release_unused()
 
     return read
 
