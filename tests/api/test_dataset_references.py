@@ -100,6 +100,19 @@ def test_register_a_folder_and_train_on_it(
     assert model["row_count"] == 400
     assert job["result"]["metrics"]["accuracy"] > 0.7
 
+    # batch prediction streams the two files as one dataset
+    batch = client.post(
+        f"/models/{job['model_id']}/predict-batch",
+        headers=auth(user),
+        json={"dataset_id": body["dataset_id"]},
+    )
+    assert batch.status_code == 202, batch.text
+    predicted = wait_final(client, user, batch.json()["job_id"])
+    assert predicted["status"] == "succeeded", predicted
+    output = client.get(f"/datasets/{predicted['result']['dataset_id']}", headers=auth(user)).json()
+    assert output["row_count"] == 400
+    assert "prediction" in [c["name"] for c in output["columns"]]
+
 
 def test_deleting_a_reference_keeps_the_users_file(
     client: TestClient, context: Context, tmp_path: Path
