@@ -62,6 +62,13 @@ class InvalidDataset(InvalidInput):
     code = "invalid_dataset"
 
 
+class TooLargeForMemory(InvalidInput):
+    """A job's data would not fit the memory a worker allows (`XGEN_WORKER_MEMORY_MB`):
+    refused before anything is loaded, never left to the kernel's OOM killer."""
+
+    code = "too_large_for_memory"
+
+
 class PayloadTooLarge(XGeneratorError):
     """A body or file exceeds a configured limit."""
 

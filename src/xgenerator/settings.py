@@ -48,6 +48,16 @@ class Settings(BaseSettings):
     # Rows per chunk for jobs that stream a dataset (batch prediction, normalize, anomalies,
     # report scoring): bounds their memory, and sets how often they report progress.
     job_chunk_rows: int = Field(default=50_000, gt=0)
+    # Datasets by reference (POST /datasets/register): locations (s3://bucket/prefix/ or local
+    # directories, comma-separated) a user may register without uploading. Empty: the route
+    # is off. Each must name a folder: a URI is allowed when it is the prefix or lies below it.
+    register_allowed_prefixes: str = ""
+    # Memory one training may take in a worker, in MiB: a job whose frame would need more
+    # (rows x columns x 8 bytes x `memory_estimate_factor`) is refused before it loads
+    # anything, naming `external_memory` as the way out. None: no check.
+    worker_memory_mb: float | None = Field(default=None, gt=0)
+    # pandas frame + its float32 copy + DMatrix quantiles + split copies, measured ~3x.
+    memory_estimate_factor: float = Field(default=3.0, gt=0)
 
     # Training limits: checked in the training callback because Celery's signal-based limits
     # cannot interrupt XGBoost's C code; Celery's hard limit stays as a backstop only.
@@ -213,6 +223,10 @@ class Settings(BaseSettings):
     @property
     def trusted_proxy_list(self) -> list[str]:
         return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
+    @property
+    def register_prefix_list(self) -> list[str]:
+        return [p.strip() for p in self.register_allowed_prefixes.split(",") if p.strip()]
 
     @property
     def admin_key_list(self) -> list[str]:

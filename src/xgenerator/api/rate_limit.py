@@ -71,7 +71,7 @@ def rule_for(settings: Settings, method: str, route: str) -> Rule | None:
         return Rule("predict", settings.rate_limit_predict)
     if (method, route) in SUBMIT_ROUTES:
         return Rule("submit", settings.rate_limit_submit)
-    if method == "POST" and route == "/datasets":
+    if method == "POST" and route in ("/datasets", "/datasets/register"):
         return Rule("upload", settings.rate_limit_upload)
     if method == "DELETE":
         return Rule("delete", settings.rate_limit_delete)

@@ -32,10 +32,17 @@ STORAGE_ERRORS = (OSError, BotoCoreError)
 
 
 class ArtifactStore:
-    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        storage_options: dict[str, Any] | None = None,
+        s3_options: dict[str, Any] | None = None,
+    ) -> None:
         parsed = urlparse(url)
         self.protocol = parsed.scheme
         self.options = storage_options or {}
+        # How to reach S3 for datasets registered by reference, whatever backs the store.
+        self.s3_options = s3_options if s3_options is not None else {}
         self._fs: Any = None
         self._pid = 0
         if self.protocol == "file":
@@ -164,23 +171,26 @@ class ArtifactStore:
 
 def open_store(settings: Settings) -> ArtifactStore:
     url = settings.resolved_storage_url
-    options: dict[str, Any] = {}
-    if url.startswith("s3://"):
-        client_kwargs: dict[str, Any] = {}
-        if settings.s3_endpoint_url:
-            client_kwargs["endpoint_url"] = settings.s3_endpoint_url
-        if settings.s3_region:
-            client_kwargs["region_name"] = settings.s3_region
-        options = {
-            # None falls back to botocore's own chain (AWS_* variables, instance role).
-            "key": settings.s3_access_key_id,
-            "secret": settings.s3_secret_access_key,
-            "client_kwargs": client_kwargs,
-            # One client per store and process, made by `ArtifactStore.fs`; not one shared
-            # behind our back through fsspec's instance cache.
-            "skip_instance_cache": True,
-        }
-    return ArtifactStore(url, options)
+    s3 = s3_options(settings)
+    return ArtifactStore(url, s3 if url.startswith("s3://") else {}, s3)
+
+
+def s3_options(settings: Settings) -> dict[str, Any]:
+    """fsspec's S3 options from the settings (the store's and referenced datasets')."""
+    client_kwargs: dict[str, Any] = {}
+    if settings.s3_endpoint_url:
+        client_kwargs["endpoint_url"] = settings.s3_endpoint_url
+    if settings.s3_region:
+        client_kwargs["region_name"] = settings.s3_region
+    return {
+        # None falls back to botocore's own chain (AWS_* variables, instance role).
+        "key": settings.s3_access_key_id,
+        "secret": settings.s3_secret_access_key,
+        "client_kwargs": client_kwargs,
+        # One client per store and process, made by `ArtifactStore.fs`; not one shared
+        # behind our back through fsspec's instance cache.
+        "skip_instance_cache": True,
+    }
 
 
 def _modified(info: dict[str, Any]) -> datetime:

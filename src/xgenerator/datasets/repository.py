@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 
 from xgenerator.artifacts import ArtifactStore
 from xgenerator.context import Context
+from xgenerator.datasets import references
 from xgenerator.datasets.ingest import IngestLimits, describe, ingest
 from xgenerator.db.tables import Dataset, new_id
-from xgenerator.errors import NotFound
+from xgenerator.errors import InvalidInput, NotFound
 
 
 def create_from_upload(context: Context, user_id: str, name: str, upload: Path) -> Dataset:
@@ -44,6 +45,38 @@ def create_from_upload(context: Context, user_id: str, name: str, upload: Path) 
     except BaseException:
         context.store.delete(key)
         raise
+    return row
+
+
+def create_from_reference(context: Context, user_id: str, name: str, uri: str) -> Dataset:
+    """Register Parquet the user already stores under an allowed prefix, without copying it.
+
+    The location is checked before anything is read (`references.check_location`)."""
+    settings = context.settings
+    allowed = settings.register_prefix_list
+    location = references.check_location(uri, allowed)
+    limits = IngestLimits(settings.max_dataset_rows, settings.max_dataset_columns)
+    fs = references.filesystem(location, context.store.s3_options)
+    try:
+        found = references.inspect(fs, location, allowed, limits)
+    except FileNotFoundError as exc:
+        raise InvalidInput("nothing exists at this location", {"uri": uri}) from exc
+    with context.db.session() as session:
+        row = Dataset(
+            id=new_id(),
+            user_id=user_id,
+            name=name,
+            original_format="parquet",
+            # never a file of the store: nothing the service deletes or sweeps
+            storage_key=f"references/{new_id()}",
+            size_bytes=found.size_bytes,
+            row_count=found.row_count,
+            column_count=found.column_count,
+            schema=found.schema,
+            source_uri=location.uri,
+            source_fingerprint=found.fingerprint,
+        )
+        session.add(row)
     return row
 
 
@@ -124,13 +157,21 @@ def delete(context: Context, dataset: Dataset) -> None:
         row = session.get(Dataset, dataset.id)
         if row is not None:
             session.delete(row)
-    context.store.delete(dataset.storage_key)
+    if dataset.source_uri is None:  # a referenced dataset's files are the user's
+        context.store.delete(dataset.storage_key)
 
 
 def load_frame(
     store: ArtifactStore, row: Dataset, columns: list[str] | None = None
 ) -> pd.DataFrame:
-    """Read the stored Parquet (memory-mapped when local), only the columns asked for."""
+    """Read the stored Parquet (memory-mapped when local), only the columns asked for; a
+    referenced dataset's file or folder of files as one table."""
+    if row.source_uri is not None:
+        table = references.read_table(
+            row.source_uri, row.source_fingerprint, store.s3_options, columns
+        )
+        referenced: pd.DataFrame = table.to_pandas()
+        return referenced
     local = store.local_path(row.storage_key)
     if local is not None:
         table = pq.read_table(local, columns=columns, memory_map=True)

@@ -95,6 +95,10 @@ class Dataset(Base):
     column_count: Mapped[int] = mapped_column(Integer)
     schema: Mapped[dict[str, Any]]
     source_job_id: Mapped[str | None] = mapped_column(String(32))
+    # Datasets by reference: the user's Parquet file or folder (never deleted by the
+    # service) and the fingerprint of its objects' sizes and ETags/mtimes at registration.
+    source_uri: Mapped[str | None] = mapped_column(String(1000))
+    source_fingerprint: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from xgenerator.api.deps import (
@@ -49,6 +50,22 @@ async def upload_dataset(
         row = await run_in_threadpool(
             registry.create_from_upload, context, user.id, dataset_name, upload
         )
+    return DatasetPublic.model_validate(row)
+
+
+class RegisterRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_name: str = Field(min_length=1, max_length=200)
+    uri: str = Field(min_length=1, max_length=1000)
+
+
+@router.post("/datasets/register", status_code=201, response_model=DatasetPublic)
+def register_dataset(
+    context: ContextDep, user: CurrentUser, request: RegisterRequest
+) -> DatasetPublic:
+    """A Parquet file or folder already in an allowed location, registered without upload."""
+    row = registry.create_from_reference(context, user.id, request.dataset_name, request.uri)
     return DatasetPublic.model_validate(row)
 
 

@@ -28,6 +28,8 @@ class DatasetPublic(Response):
         validation_alias=AliasPath("schema", "categorical_features")
     )
     source_job_id: str | None
+    # set for a dataset registered by reference (POST /datasets/register)
+    source_uri: str | None = None
     created_at: datetime
 
     @computed_field  # type: ignore[prop-decorator]

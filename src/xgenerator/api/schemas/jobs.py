@@ -68,6 +68,12 @@ class TrainRequest(Request):
     rank_k: int = Field(
         default=RANK_K, ge=1, le=1000, description="Ranking: the k of the ndcg@k and map@k metrics"
     )
+    external_memory: bool = Field(
+        default=False,
+        description="Train from batches of the dataset's Parquet row groups (XGBoost's "
+        "external memory) instead of one in-memory frame: for data larger than a worker's "
+        "memory (XGEN_WORKER_MEMORY_MB); the validation set is a bounded sample",
+    )
     user_id: str | None = Field(default=None, description="If given, must be the key's user")
 
 

@@ -19,7 +19,7 @@ from xgenerator.context import Context
 from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Job
 from xgenerator.errors import InvalidInput
-from xgenerator.jobs.kinds import Outcome, register
+from xgenerator.jobs.kinds import Outcome, memory, register
 from xgenerator.jobs.kinds.train import TrainKind, report_screening
 from xgenerator.jobs.kinds.train_request import train_spec
 from xgenerator.jobs.runtime import Runtime
@@ -65,6 +65,11 @@ class CVKind:
         folds = int(request.get("folds") or DEFAULT_FOLDS)
         if not MIN_FOLDS <= folds <= MAX_FOLDS:
             raise InvalidInput(f"folds must be in [{MIN_FOLDS}, {MAX_FOLDS}]", {"folds": folds})
+        if request.get("external_memory"):
+            raise InvalidInput(
+                "cross-validation trains in memory only; external_memory is for /train",
+                {"option": "external_memory"},
+            )
         train_request = {k: v for k, v in request.items() if k not in ("folds", "refit")}
         job = TrainKind().prepare(session, settings, user_id, train_request)
         job.job_type = self.job_type
@@ -84,6 +89,7 @@ class CVKind:
         # ranking (a query id column): folds by group, a query never split across two
         group_column = cfg.get("group_column")
         columns = [*spec.features, spec.target, *([group_column] if group_column else [])]
+        memory.check_fits(context.settings, dataset.row_count, len(columns), False)
         frame = datasets.load_frame(context.store, dataset, columns=columns)
         groups = frame[group_column].to_numpy() if group_column else None
         share = CV_SHARE if cfg["refit"] else 100.0

@@ -11,9 +11,10 @@ import pyarrow.parquet as pq
 
 from xgenerator.artifacts import ArtifactStore
 from xgenerator.context import Context
+from xgenerator.datasets import references
 from xgenerator.datasets import repository as datasets
 from xgenerator.datasets.chunks import OnChunk, Written
-from xgenerator.db.tables import Job
+from xgenerator.db.tables import Dataset, Job
 from xgenerator.jobs.kinds import Artifact, Outcome
 from xgenerator.jobs.runtime import Runtime
 
@@ -30,6 +31,17 @@ def open_parquet(store: ArtifactStore, key: str) -> Iterator[pq.ParquetFile]:
         return
     with store.open(key) as handle, pq.ParquetFile(handle, pre_buffer=False) as parquet:
         yield parquet
+
+
+@contextmanager
+def open_dataset(store: ArtifactStore, dataset: Dataset) -> Iterator[Any]:
+    """A dataset for chunked reading: its stored file, or the files it references (read as
+    one, see `datasets.references.Parts`)."""
+    if dataset.source_uri is None:
+        with open_parquet(store, dataset.storage_key) as parquet:
+            yield parquet
+        return
+    yield references.open_parts(dataset.source_uri, dataset.source_fingerprint, store.s3_options)
 
 
 @contextmanager

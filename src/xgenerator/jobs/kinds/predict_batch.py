@@ -19,7 +19,7 @@ from xgenerator.jobs.kinds.derived import (
     chunk_progress,
     derived_outcome,
     new_parquet,
-    open_parquet,
+    open_dataset,
 )
 from xgenerator.jobs.queues import Queue
 from xgenerator.jobs.runtime import Runtime
@@ -68,7 +68,7 @@ class PredictBatchKind:
         runtime.progress(percent=0, message="loading the model", force=True)
         bundle = load_bundle(context, model)
         with (
-            open_parquet(context.store, dataset.storage_key) as source,
+            open_dataset(context.store, dataset) as source,
             new_parquet(context.store) as (key, handle),
         ):
             explain = bool(cfg.get("explain", False))

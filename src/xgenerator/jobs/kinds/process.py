@@ -22,7 +22,7 @@ from xgenerator.jobs.kinds.derived import (
     chunk_progress,
     derived_outcome,
     new_parquet,
-    open_parquet,
+    open_dataset,
 )
 from xgenerator.jobs.queues import Queue
 from xgenerator.jobs.runtime import Runtime
@@ -106,7 +106,7 @@ class ProcessKind:
 def _profile(
     context: Context, runtime: Runtime, dataset: Dataset, options: dict[str, Any]
 ) -> Outcome:
-    with open_parquet(context.store, dataset.storage_key) as source:
+    with open_dataset(context.store, dataset) as source:
         profile = operations.profile(
             lambda columns: source.read(columns=columns).to_pandas(),
             options["columns"],
@@ -127,7 +127,7 @@ def _normalize(
 ) -> Outcome:
     method = options.get("method", "zscore")
     with (
-        open_parquet(context.store, dataset.storage_key) as source,
+        open_dataset(context.store, dataset) as source,
         new_parquet(context.store) as (key, handle),
     ):
         params, written = operations.normalize_parquet(
@@ -159,7 +159,7 @@ def _anomalies(
     context: Context, job: Job, runtime: Runtime, dataset: Dataset, options: dict[str, Any]
 ) -> Outcome:
     columns: list[str] = options["columns"]
-    with open_parquet(context.store, dataset.storage_key) as source:
+    with open_dataset(context.store, dataset) as source:
         runtime.progress(percent=0, message="fitting the isolation forest", force=True)
         model = operations.fit_anomalies(
             source.read(columns=columns).to_pandas(),

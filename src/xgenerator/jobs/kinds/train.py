@@ -16,7 +16,7 @@ from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Dataset, Job, Model, utcnow
 from xgenerator.errors import Forbidden, InvalidInput
 from xgenerator.jobs import threads
-from xgenerator.jobs.kinds import Outcome, register
+from xgenerator.jobs.kinds import Outcome, external, memory, register
 from xgenerator.jobs.kinds.train_request import (
     ROLE_CONFIG,
     prepare_retrain,
@@ -111,10 +111,19 @@ class TrainKind:
             # a retrain weighs, groups and censors as its parent did (the model file says how,
             # even when the parent's job record is gone)
             spec = replace(spec, **load_bundle(context, parent).roles)  # type: ignore[arg-type]
-        runtime.progress(percent=0, message="loading data", force=True)
-        frame = datasets.load_frame(
-            context.store, dataset, columns=[*spec.features, spec.target, *spec_roles(spec)]
+        columns = [*spec.features, spec.target, *spec_roles(spec)]
+        if cfg.get("external_memory") and parent is None:
+            trained = external.run(context, job, runtime, dataset, spec, columns, _Hooks)
+            report_screening(runtime, trained.result)
+            return self.register_model(
+                context, job, runtime, dataset, None, spec, trained.result, trained.sample
+            )
+        # this worker's own limit decides, before anything is loaded
+        memory.check_fits(
+            context.settings, dataset.row_count, len(columns), bool(cfg.get("external_memory"))
         )
+        runtime.progress(percent=0, message="loading data", force=True)
+        frame = datasets.load_frame(context.store, dataset, columns=columns)
         init = self._init(context, runtime, job, spec, frame, parent)
         with threads.registered(job.id, spec.params.get("nthread")) as share:
             hooks = _Hooks(runtime, context.settings.checkpoint_every, share)

@@ -16,6 +16,7 @@ from xgenerator.artifacts.store import open_store
 from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Dataset, Job
 from xgenerator.errors import InvalidInput
+from xgenerator.jobs.kinds import memory
 from xgenerator.jobs.kinds.derived import open_parquet
 from xgenerator.jobs.kinds.train_checks import (
     check_constraints,
@@ -115,7 +116,16 @@ def prepare_train(
         checked, len(features), config["num_boost_round"], rows=dataset.row_count
     )
     cost.check(estimate, budget)
-    if role_columns(config) or task_type == "survival":
+    if config.get("external_memory"):
+        external_checks(task_type, config)
+    memory.check_fits(
+        settings,
+        dataset.row_count,
+        len(features) + 1 + len(role_columns(config)),
+        bool(config.get("external_memory")),
+    )
+    # a referenced dataset's footers are the user's files: the worker checks its values
+    if (role_columns(config) or task_type == "survival") and dataset.source_uri is None:
         with open_parquet(open_store(settings), dataset.storage_key) as parquet:
             check_role_values(parquet, dataset.schema, config)
     train_config = {
@@ -153,6 +163,7 @@ def prepare_retrain(
     checked = check_common(
         settings, parent.task_type, merged, config.get("num_boost_round") or parent.num_boost_round
     )
+    memory.check_fits(settings, dataset.row_count, len(needed), False)
     train_config = {
         "model_name": parent.name,
         "dataset_id": dataset.id,
@@ -177,6 +188,20 @@ def prepare_retrain(
         source_model_id=parent.id,
         config=train_config,
     )
+
+
+def external_checks(task_type: str, config: dict[str, Any]) -> None:
+    """What external-memory training does not do yet: a 422 at submission, not a failed job."""
+    if task_type not in ("classification", "regression"):
+        raise InvalidInput(
+            "external_memory trains classification and regression models only",
+            {"task_type": task_type},
+        )
+    if role_columns(config):
+        raise InvalidInput(
+            "external_memory does not support weight, group or event columns yet",
+            {"columns": role_columns(config)},
+        )
 
 
 def _kind(dataset: Dataset, column: str) -> str:
