@@ -111,9 +111,7 @@ class Client:
             "rank_k": rank_k,
         }
         body.update({k: v for k, v in roles.items() if v is not None})
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-        accepted = self.request("POST", "/train", json=body, headers=headers)
-        return self.jobs.get(accepted["job_id"])
+        return self._submit("/train", body, idempotency_key)
 
     def cv(
         self,
@@ -144,9 +142,7 @@ class Client:
             "refit": refit,
             **{k: v for k, v in train_fields.items() if v is not None},
         }
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-        accepted = self.request("POST", "/cv", json=body, headers=headers)
-        return self.jobs.get(accepted["job_id"])
+        return self._submit("/cv", body, idempotency_key)
 
     def tune(
         self,
@@ -187,8 +183,7 @@ class Client:
             "direction": direction,
             **{k: v for k, v in search_fields.items() if v is not None},
         }
-        accepted = self.request("POST", "/tune", json=body)
-        return self.jobs.get(accepted["job_id"])
+        return self._submit("/tune", body)
 
     def trials(self, job_id: str) -> dict[str, Any]:
         """A search's leaderboard: trials best first, counts by state, the best so far."""
@@ -207,6 +202,12 @@ class Client:
         return self.models.predict(
             model_id, rows, explain=explain, output=output, extra_columns=extra_columns
         )
+
+    def _submit(self, path: str, body: dict[str, Any], idempotency_key: str | None = None) -> Job:
+        """POST a job-submitting route; the job it created (or replayed, for the same key)."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        accepted = self.request("POST", path, json=body, headers=headers)
+        return self.jobs.get(accepted["job_id"])
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request; the JSON body of a success (None when empty), or an ApiError."""
