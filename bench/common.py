@@ -32,6 +32,7 @@ from bench.report import Config
 from xgenerator.context import Context, build_context
 from xgenerator.db.engine import make_engine
 from xgenerator.db.migrate import upgrade
+from xgenerator.embedded import die_with_parent
 from xgenerator.settings import Settings
 
 T = TypeVar("T")
@@ -95,6 +96,9 @@ class Process:
                 stdout=handle,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                # a benchmark killed by its caller (the CI smoke test's timeout) leaves no
+                # service behind to consume a later run's messages
+                preexec_fn=die_with_parent,
             )
 
     @property

@@ -79,7 +79,7 @@ def test_values_that_are_not_date_times_are_refused() -> None:
         to_model_frame(rows, features)
     assert info.value.details is not None
     message = info.value.details["columns"]["t"]
-    assert "tomorrow" not in message and "2 value(s) are (rows 1, 2)" in message
+    assert "tomorrow" not in message and "2 value(s), in rows 1, 2, are not" in message
     with pytest.raises(ValueError, match="out of range"):
         to_utc(pd.Series([1e12]))
 

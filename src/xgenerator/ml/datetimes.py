@@ -70,7 +70,7 @@ def to_utc(series: pd.Series[Any]) -> pd.Series[Any]:
         out[is_moment] = raw[is_moment].map(_moment_to_utc)
     bad = present & (out.isna() | ~(is_text | is_number | is_moment))
     if bad.any():
-        raise ValueError(f"expected ISO-8601 date-times or epoch seconds, {bad_rows(bad)} not")
+        raise ValueError(f"expected ISO-8601 date-times or epoch seconds; {bad_rows(bad)} not")
     return out
 
 
@@ -80,7 +80,7 @@ def bad_rows(bad: pd.Series[Any]) -> str:
     positions = np.flatnonzero(bad.to_numpy())
     shown = ", ".join(str(int(p)) for p in positions[:5])
     more = f" and {len(positions) - 5} more" if len(positions) > 5 else ""
-    return f"{len(positions)} value(s) are (rows {shown}{more})"
+    return f"{len(positions)} value(s), in rows {shown}{more}, are"
 
 
 def parts_for(utc: pd.Series[Any]) -> list[str]:

@@ -243,7 +243,7 @@ def _numeric(series: pd.Series[Any]) -> np.ndarray[Any, np.dtype[np.float32]]:
         coerced = pd.to_numeric(raw, errors="coerce")
         bad = coerced.isna() & raw.notna()
         if bad.any():
-            raise ValueError(f"expected numbers, {datetimes.bad_rows(bad)} not")
+            raise ValueError(f"expected numbers; {datetimes.bad_rows(bad)} not")
         series = coerced
     if pd.api.types.is_complex_dtype(series.dtype):
         raise ValueError("expected real numbers, got complex values")
