@@ -300,12 +300,24 @@ class FinalJobs:
             if remaining <= 0:
                 missing = len(job_ids - self.seen.keys())
                 raise TimeoutError(f"{missing} job(s) not final after {timeout:g}s")
+            heard = False
             for note in self.conn.notifies(
                 timeout=min(remaining, 1.0), stop_after=len(job_ids - self.seen.keys())
             ):
                 job_id, _, status = note.payload.partition(":")
                 self.seen[job_id] = status
+                heard = True
+            if not heard:  # a job that ended before LISTEN began sent its note to nobody
+                self._read_final(job_ids - self.seen.keys())
         return {job_id: self.seen[job_id] for job_id in job_ids}
+
+    def _read_final(self, job_ids: set[str]) -> None:
+        rows = self.conn.execute(
+            "SELECT id, status FROM jobs WHERE id = ANY(%s)"
+            " AND status IN ('succeeded', 'failed', 'cancelled')",
+            [list(job_ids)],
+        ).fetchall()
+        self.seen.update({str(job_id): str(status) for job_id, status in rows})
 
     def close(self) -> None:
         self.conn.close()
