@@ -95,3 +95,47 @@ def test_a_part_clashing_with_a_column_is_refused() -> None:
     with pytest.raises(InvalidInput, match="clash"):
         infer_features(df, ["t", "t__year"])
     assert model_columns([Feature("x", "numeric")]) == ["x"]
+
+
+def test_repeated_instants_become_a_categorical_part_coded_against_training() -> None:
+    hours = pd.date_range("2024-01-01", periods=50, freq="h", tz="UTC")
+    train = pd.DataFrame({"t": np.repeat(hours, 10)})  # every instant on 10 rows
+    [feature] = infer_features(train, ["t"])
+    assert feature.parts is not None and feature.parts[-1] == "instant"
+    assert feature.instants == sorted(int(h.value) for h in hours)
+    assert Feature.from_dict(feature.to_dict()) == feature  # frozen with the model
+    rows = pd.DataFrame(
+        {"t": ["2024-01-01T03:00:00Z", "2024-01-01T04:00:00+01:00", "2030-01-01", None]}
+    )
+    codes = to_model_frame(rows, [feature])["t__instant"]
+    assert isinstance(codes.dtype, pd.CategoricalDtype)
+    # 03:00 UTC is the fourth training hour; 04:00+01:00 is 03:00 UTC too; an unseen
+    # instant and a null are missing, never another instant's code
+    assert codes.cat.codes.tolist() == [3, 3, -1, -1]
+
+
+def test_unique_moments_get_no_instant_part() -> None:
+    moments = pd.Series(pd.date_range("2024-01-01", periods=500, freq="37min", tz="UTC"))
+    [feature] = infer_features(pd.DataFrame({"t": moments}), ["t"])
+    assert feature.parts is not None and "instant" not in feature.parts
+    assert feature.instants is None
+
+
+def test_a_model_learns_what_rows_sharing_an_instant_have_in_common() -> None:
+    import xgboost as xgb
+
+    rng = np.random.default_rng(0)
+    hours = pd.date_range("2024-01-01", periods=200, freq="h", tz="UTC")
+    stormy = rng.random(len(hours)) < 0.3  # an effect of the hour no date part predicts
+    which = rng.integers(0, len(hours), 8_000)
+    frame = pd.DataFrame({"t": hours[which]})
+    label = (stormy[which] ^ (rng.random(len(which)) < 0.05)).astype(int)
+    features = infer_features(frame, ["t"])
+    x = to_model_frame(frame, features)
+    booster = xgb.train(
+        {"max_depth": 3, "objective": "binary:logistic"},
+        xgb.DMatrix(x[:6000], label[:6000], enable_categorical=True),
+        30,
+    )
+    accuracy = ((booster.inplace_predict(x[6000:]) > 0.5) == label[6000:]).mean()
+    assert accuracy > 0.9  # the 5 % label noise is all it misses

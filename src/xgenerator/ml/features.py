@@ -38,13 +38,15 @@ class Feature:
     """A dataset column the model uses.
 
     `categories` is the frozen coding of a categorical column; `parts` the frozen date-time
-    parts of a datetime column, which the model sees as the columns `columns` names.
+    parts of a datetime column, which the model sees as the columns `columns` names;
+    `instants` the frozen training instants its `instant` part is coded against.
     """
 
     name: str
     kind: FeatureKind
     categories: list[str] | None = None
     parts: list[str] | None = None
+    instants: list[int] | None = None
 
     @cached_property
     def coding(self) -> tuple[dict[str, int], pd.CategoricalDtype]:
@@ -69,6 +71,8 @@ class Feature:
         }
         if self.kind == "datetime":
             data.update(parts=self.parts, columns=self.columns)
+        if self.instants is not None:
+            data["instants"] = self.instants
         return data
 
     @classmethod
@@ -77,7 +81,7 @@ class Feature:
         if not isinstance(data, dict):
             raise InvalidInput("invalid feature description", {"feature": repr(data)[:200]})
         name, kind, categories = data.get("name"), data.get("kind"), data.get("categories")
-        parts = data.get("parts")
+        parts, instants = data.get("parts"), data.get("instants")
         valid = isinstance(name, str) and (
             (kind == "numeric" and categories is None)
             or (
@@ -92,6 +96,8 @@ class Feature:
                 and bool(parts)
                 and all(p in datetimes.PARTS for p in parts)
                 and len(set(parts)) == len(parts)
+                and (datetimes.INSTANT in parts) == isinstance(instants, list)
+                and all(type(i) is int for i in instants or [])
             )
         )
         if not valid:
@@ -101,6 +107,7 @@ class Feature:
             kind=cast(FeatureKind, kind),
             categories=None if categories is None else list(cast(list[str], categories)),
             parts=list(cast(list[str], parts)) if kind == "datetime" else None,
+            instants=list(cast(list[int], instants)) if isinstance(instants, list) else None,
         )
 
 
@@ -130,11 +137,14 @@ def infer_features(df: pd.DataFrame, names: Sequence[str]) -> list[Feature]:
             unsupported[name] = f"{series.dtype} columns are not supported; convert to numbers"
         elif kind == "datetime":
             try:
-                parts = datetimes.parts_for(datetimes.to_utc(series))
+                utc = datetimes.to_utc(series)
             except ValueError as exc:
                 unsupported[name] = str(exc)
                 continue
-            features.append(Feature(name, "datetime", parts=parts))
+            parts, instants = datetimes.parts_for(utc), datetimes.repeated_instants(utc)
+            if instants is not None:
+                parts.append(datetimes.INSTANT)
+            features.append(Feature(name, "datetime", parts=parts, instants=instants))
         elif kind == "numeric":
             features.append(Feature(name, "numeric"))
         else:
@@ -179,7 +189,9 @@ def to_model_frame(df: pd.DataFrame, features: Sequence[Feature]) -> pd.DataFram
                 columns[feature.name] = _numeric(series)
             elif feature.kind == "datetime":
                 utc = datetimes.to_utc(series)
-                columns.update(datetimes.expand(utc, feature.name, feature.parts or []))
+                columns.update(
+                    datetimes.expand(utc, feature.name, feature.parts or [], feature.instants)
+                )
             else:
                 columns[feature.name] = _categorical(series, *feature.coding)
         except ValueError as exc:
