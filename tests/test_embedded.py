@@ -175,7 +175,7 @@ def test_queued_jobs_survive_a_restart(tmp_path: Path) -> None:
             "dataset_id": dataset_id,
             "task_type": "classification",
             "target": "label",
-            "num_boost_round": 2000,
+            "num_boost_round": 800,  # seconds of work: still running when killed
             "xgb_params": {"max_depth": 8, "eta": 0.01, "nthread": 1},
         }
         running = http.post("/train", headers=h, json=body).json()["job_id"]
