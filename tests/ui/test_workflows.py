@@ -250,7 +250,7 @@ def test_start_a_search_from_the_dataset_page(
     page.get_by_label("max_depth to").fill("3")
     page.get_by_label("eta from").fill("0.05")  # eta stays ticked, on a log scale
     page.get_by_label("Metric (validation, every round)").select_option("auc")
-    page.get_by_label("Strategy").select_option("random")
+    expect(page.get_by_label("Strategy")).to_have_value("tpe")
     page.get_by_label("At once (1–20)").fill("2")
     trials = page.get_by_label("Trials (1–200)")
     trials.fill("2")
@@ -274,6 +274,7 @@ def test_start_a_search_from_the_dataset_page(
     assert not {"max_depth", "eta"} & set(config["train"]["xgb_params"])
     assert config["train"]["xgb_params"]["eval_metric"] == "auc"
     assert (config["search"]["max_trials"], config["search"]["max_parallel"]) == (2, 2)
+    assert config["search"]["strategy"] == "tpe"
 
     rows = page.locator("#leaderboard tbody tr")
     expect(rows).to_have_count(2)
@@ -409,10 +410,46 @@ def test_explain_a_typed_row_as_a_waterfall_to_the_margin(
     expect(page.locator("#explain-prediction")).to_contain_text("log-odds of “yes”")
     expect(page.locator("#explain-table tr[data-feature=color] td").first).to_have_text("red")
     page.screenshot(path=str(artifacts / "model-explain.png"), full_page=True)
+    page.locator("#explain-card").screenshot(path=str(artifacts / "explain-card.png"))
     page.set_viewport_size(PHONE)
     expect(page.locator("#waterfall g.total")).to_be_visible()
     assert overflow(page) <= 1
     page.screenshot(path=str(artifacts / "phone-model-explain.png"), full_page=True)
+
+
+def test_explain_a_row_of_a_three_class_model_class_by_class(
+    page: Page, server: LocalServer, account: tuple[Client, str]
+) -> None:
+    client, key = account
+    frame = classification_frame(150)
+    frame["label"] = pd.cut(frame["x1"], [-99, -0.5, 0.5, 99], labels=["low", "mid", "high"])
+    frame["label"] = frame["label"].astype(str)
+    model_id = (
+        client.train(
+            client.datasets.upload(frame, "three-classes"),
+            "label",
+            model_name="three",
+            num_boost_round=4,
+            xgb_params=FAST,
+        )
+        .wait(timeout=120, progress=False)
+        .model_id
+    )
+    assert model_id is not None
+    sign_in(page, server, key, f"/ui/models/{model_id}")
+    page.get_by_label("x1").fill("1.5")
+    page.get_by_label("x1").press("Enter")  # x2 and color left empty: missing values
+    row = {"x1": 1.5, "x2": None, "color": None}
+    margins = client.predict(model_id, [row], output="margin").predictions[0]
+    predicted = client.predict(model_id, [row]).predictions[0]
+    chosen = page.get_by_label("Class")
+    expect(chosen).to_have_value(str(predicted))  # the predicted class's contributions first
+    for label in ("low", "mid", "high"):
+        chosen.select_option(label)
+        expect(page.locator("#explain-prediction")).to_contain_text(f"margin of “{label}”")
+        total = page.locator("#waterfall g.total").get_attribute("data-total")
+        assert abs(float(total or "nan") - margins[label]) < 1e-5
+    expect(page.locator("#explain-table tr[data-feature=color] td").first).to_have_text("missing")
 
 
 def test_batch_prediction_from_a_dataset_with_a_download_link(

@@ -155,7 +155,7 @@ export function drawWaterfall(root, steps, totalName) {
   for (const x of [x0, 0, x1]) {
     if (x !== 0 && Math.abs(px(x) - px(0)) < 40) continue;
     root.append(svg("text", { x: px(x), y: height - 6, "text-anchor": "middle", class: "tick" },
-                    label(x)));
+                    x === 0 ? "0" : label(x)));
   }
 }
 
