@@ -68,6 +68,12 @@ def job_page(request: Request, job_id: str) -> HTMLResponse:
     return _page(request, "job", "Job", object_id=_object_id(job_id, "job"))
 
 
+@router.get("/searches/{job_id}", response_class=HTMLResponse)
+def search_page(request: Request, job_id: str) -> HTMLResponse:
+    """A hyper-parameter search (a `tune` job): its leaderboard, trials' curves, best params."""
+    return _page(request, "search", "Search", object_id=_object_id(job_id, "job"))
+
+
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(request: Request, ids: str = "") -> HTMLResponse:
     """2 to 10 jobs side by side; every id is checked, so the script gets only ids."""

@@ -1,4 +1,5 @@
-// The training curve: train and validation metric per round, drawn as inline SVG.
+// The charts, drawn as inline SVG: training curves (one job's, or several jobs' overlaid) and
+// the waterfall of a prediction's contributions.
 
 const NS = "http://www.w3.org/2000/svg";
 const MARGIN = { left: 58, right: 14, top: 12, bottom: 30 };
@@ -46,14 +47,16 @@ export function drawCurve(root, points, metric) {
   drawSeries(root, series);
 }
 
-// Several jobs' curves on one chart: `runs` is [{name, points}], each drawn as its
-// validation metric (or train, when it has no validation), classes run-0, run-1, ...
+// Several jobs' curves on one chart: `runs` is [{name, points, colour?, id?, best?}], each
+// drawn as its validation metric (or train, when it has no validation), classes run-0 to
+// run-9 (its `colour`, else its place, modulo 10), `best` drawn thicker.
 export function drawRuns(root, runs, metric) {
   drawSeries(root, runs.map((run, i) => {
     const key = run.points.some((p) => typeof p[`validation-${metric}`] === "number")
       ? `validation-${metric}` : `train-${metric}`;
     return {
-      name: `run run-${i}`,
+      name: `run run-${(run.colour ?? i) % 10}${run.best ? " best" : ""}`,
+      id: run.id,
       values: thin(run.points.filter((p) => typeof p[key] === "number"))
         .map((p) => [p.round, p[key]]),
     };
@@ -96,10 +99,66 @@ function drawSeries(root, series) {
   }
   root.append(svg("text", { x: left - 6, y: height - 10, "text-anchor": "end",
                             class: "tick axis" }, "round"));
-  for (const { name, values } of series) {
+  for (const { name, values, id } of series) {
     if (!values.length) continue;
     const d = values.map(([x, y], i) => `${i ? "L" : "M"}${px(x).toFixed(1)},${py(y).toFixed(1)}`);
-    root.append(svg("path", { d: d.join(" "), class: `series ${name}`,
-                              "data-points": String(values.length) }));
+    const attributes = { d: d.join(" "), class: `series ${name}`, "data-points": String(values.length),
+                         "data-last-round": String(values[values.length - 1][0]) };
+    if (id !== undefined) attributes["data-run"] = String(id);
+    root.append(svg("path", attributes));
   }
+}
+
+// A waterfall of one prediction's contributions: `steps` is [{name, value}] (the bias first,
+// then the features), each bar starting where the previous one ended; a last bar from 0 shows
+// the total, the margin. One row per step, drawn at the element's own width.
+export function drawWaterfall(root, steps, totalName) {
+  root.replaceChildren();
+  const width = Math.max(280, Math.round(root.getBoundingClientRect().width) || 640);
+  const row = 24;
+  const labelWidth = Math.min(150, Math.round(width * 0.32));
+  const valueWidth = 64;
+  const height = (steps.length + 1) * row + 26;
+  root.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  let end = 0;
+  const bars = steps.map((step) => {
+    const start = end;
+    end += step.value;
+    return { ...step, start, end };
+  });
+  const total = end;
+  const edges = [0, ...bars.flatMap((b) => [b.start, b.end])];
+  let [x0, x1] = [Math.min(...edges), Math.max(...edges)];
+  if (x0 === x1) { x0 -= 1; x1 += 1; }
+  const left = labelWidth + 8;
+  const right = width - valueWidth;
+  const px = (x) => left + ((x - x0) / (x1 - x0)) * (right - left);
+  const chars = Math.max(6, Math.floor(labelWidth / 7));
+  root.append(svg("line", { x1: px(0), x2: px(0), y1: 4, y2: height - 22, class: "grid" }));
+  const put = (bar, i, kind) => {
+    const y = 6 + i * row;
+    const [a, b] = [px(Math.min(bar.start, bar.end)), px(Math.max(bar.start, bar.end))];
+    const group = svg("g", { class: `step ${kind}`, "data-name": bar.name,
+                             "data-value": String(bar.value), "data-start": String(bar.start),
+                             "data-end": String(bar.end) });
+    if (kind === "total") group.setAttribute("data-total", String(bar.end));
+    const shown = bar.name.length > chars ? `${bar.name.slice(0, chars - 1)}…` : bar.name;
+    group.append(svg("title", {}, `${bar.name}: ${signed(bar.value)}`));
+    group.append(svg("text", { x: labelWidth, y: y + 15, "text-anchor": "end", class: "tick label" }, shown));
+    group.append(svg("rect", { x: a, y: y + 3, width: Math.max(1, b - a), height: row - 8 }));
+    group.append(svg("text", { x: right + 4, y: y + 15, class: "tick" },
+                     kind === "total" ? label(bar.value) : signed(bar.value)));
+    root.append(group);
+  };
+  bars.forEach((bar, i) => put(bar, i, i === 0 ? "bias" : bar.value >= 0 ? "up" : "down"));
+  put({ name: totalName, value: total, start: 0, end: total }, bars.length, "total");
+  for (const x of [x0, 0, x1]) {
+    if (x !== 0 && Math.abs(px(x) - px(0)) < 40) continue;
+    root.append(svg("text", { x: px(x), y: height - 6, "text-anchor": "middle", class: "tick" },
+                    x === 0 ? "0" : label(x)));
+  }
+}
+
+function signed(value) {
+  return `${value >= 0 ? "+" : "−"}${label(Math.abs(value))}`;
 }

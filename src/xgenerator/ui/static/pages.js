@@ -2,10 +2,13 @@
 
 import { $, FINAL, api, badge, bytes, download, el, follow, number, sleep, when } from "./api.js";
 import { drawCurve, metricNames } from "./chart.js";
+import { batchPrediction, explainForm } from "./predict.js";
 import { registry } from "./registry.js";
+import { tuneForm } from "./tune.js";
 import { schemaRows, trainForm, uploader } from "./upload.js";
 
 export { compare } from "./compare.js";
+export { search } from "./search.js";
 
 const REFRESH_MS = 3000;
 
@@ -56,10 +59,11 @@ export async function jobs() {
       box.addEventListener("change", () => pick(job.job_id, box.checked));
       return el("tr", { "data-job-id": job.job_id },
         el("td", {}, box),
-        el("td", {}, el("a", { href: `/ui/jobs/${job.job_id}` }, job.model_name || job.job_type)),
+        el("td", {}, el("a", { href: jobPage(job) }, job.model_name || job.job_type),
+           job.job_type === "tune" ? el("span", { class: "small muted" }, " (search)") : null),
         el("td", {}, badge(job.status)),
         el("td", {}, bar, el("span", { class: "small" }, ` ${Math.round(job.progress.percent || 0)}%`)),
-        el("td", { class: "opt" }, job.job_type),
+        el("td", { class: "opt" }, job.parent_job_id ? `${job.job_type} (trial)` : job.job_type),
         el("td", { class: "opt" }, when(job.created_at)),
         el("td", { class: "opt mono small" }, job.job_id));
     }), $("#jobs-empty"));
@@ -73,6 +77,12 @@ export async function jobs() {
     if (!document.hidden) await refresh();
     await sleep(REFRESH_MS);
   }
+}
+
+// A search's page is its leaderboard; any other job's page follows it.
+function jobPage(job) {
+  const id = encodeURIComponent(job.job_id);
+  return job.job_type === "tune" ? `/ui/searches/${id}` : `/ui/jobs/${id}`;
 }
 
 // --- one job -----------------------------------------------------------------------------
@@ -166,6 +176,13 @@ function showJob(info) {
   $("#job-title").textContent = info.model_name || info.job_type;
   $("#job-status").replaceWith(Object.assign(badge(info.status), { id: "job-status" }));
   $("#job-meta").textContent = `${info.job_type} job ${info.job_id} · created ${when(info.created_at)}`;
+  const search = info.job_type === "tune" ? info.job_id : info.parent_job_id;
+  $("#search-link").hidden = !search;
+  if (search) {
+    $("#search-link").replaceChildren(info.job_type === "tune"
+      ? "A hyper-parameter search: " : "A trial of a hyper-parameter search: ",
+      el("a", { href: `/ui/searches/${encodeURIComponent(search)}` }, "leaderboard and trials"));
+  }
   const active = !FINAL.has(info.status);
   $("#cancel").hidden = !active;
   showProgress(info.progress || {});
@@ -230,6 +247,8 @@ export async function model(modelId) {
   curve.reset(m.history || []);
   curve.draw();
   showReport(modelId);
+  explainForm(modelId).catch((error) => { $("#explain-error").textContent = error.message; });
+  batchPrediction(modelId, m).catch((error) => { $("#batch-error").textContent = error.message; });
   await registry(modelId, m);
 }
 
@@ -278,5 +297,8 @@ export async function dataset(datasetId) {
   $("#dataset-meta").textContent = `${d.row_count.toLocaleString()} rows · ${d.column_count} ` +
     `columns · ${d.original_format} · ${bytes(d.size_bytes)} · uploaded ${when(d.created_at)}`;
   $("#dataset-schema tbody").replaceChildren(...schemaRows(d.columns, null));
-  if (d.columns.length) trainForm(d);
+  if (d.columns.length) {
+    trainForm(d);
+    tuneForm(d);
+  }
 }

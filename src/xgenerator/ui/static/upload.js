@@ -108,29 +108,13 @@ export function trainForm(d) {
     event.preventDefault();
     const problem = $("#train-error");
     problem.textContent = "";
-    let extra = {};
-    const text = $("#train-params").value.trim();
-    if (text) {
-      try { extra = JSON.parse(text); } catch (error) {
-        problem.textContent = `Advanced parameters are not valid JSON: ${error.message}`;
-        return;
-      }
-      if (extra === null || typeof extra !== "object" || Array.isArray(extra)) {
-        problem.textContent = "Advanced parameters must be a JSON object.";
-        return;
-      }
-      const clash = ["max_depth", "eta", "learning_rate"].filter((k) => k in extra);
-      if (clash.length) {
-        problem.textContent = `Set ${clash.join(", ")} in the fields above, not in the JSON.`;
-        return;
-      }
+    let body;
+    try {
+      body = trainRequest(d);
+    } catch (error) {
+      problem.textContent = error.message;
+      return;
     }
-    const body = {
-      dataset_id: d.dataset_id, target: target.value, model_name: name.value.trim(),
-      task_type: task.value, num_boost_round: Number($("#train-rounds").value),
-      xgb_params: { ...extra, max_depth: Number($("#train-depth").value),
-                    eta: Number($("#train-eta").value) },
-    };
     const button = $("#train-submit");
     button.disabled = true;
     try {
@@ -141,4 +125,28 @@ export function trainForm(d) {
       button.disabled = false;
     }
   });
+}
+
+// The /train request the train form describes (the search form starts from it too); an
+// Error with the reason when the advanced parameters are not a JSON object, or set what a
+// field above sets (`reserved`: more names that must not be there).
+export function trainRequest(d, reserved = []) {
+  let extra = {};
+  const text = $("#train-params").value.trim();
+  if (text) {
+    try { extra = JSON.parse(text); } catch (error) {
+      throw new Error(`Advanced parameters are not valid JSON: ${error.message}`);
+    }
+    if (extra === null || typeof extra !== "object" || Array.isArray(extra)) {
+      throw new Error("Advanced parameters must be a JSON object.");
+    }
+    const clash = ["max_depth", "eta", "learning_rate", ...reserved].filter((k) => k in extra);
+    if (clash.length) throw new Error(`Set ${clash.join(", ")} in the fields above, not in the JSON.`);
+  }
+  return {
+    dataset_id: d.dataset_id, target: $("#train-target").value, model_name: $("#train-name").value.trim(),
+    task_type: $("#train-task").value, num_boost_round: Number($("#train-rounds").value),
+    xgb_params: { ...extra, max_depth: Number($("#train-depth").value),
+                  eta: Number($("#train-eta").value) },
+  };
 }
