@@ -3,9 +3,10 @@
 Nothing of a search lives only in one process: `study` turns the trials recorded in the
 database (their parameters, status and per-round history) into an in-memory Optuna study,
 asks it for the next parameters, or asks its median pruner whether a running trial should
-stop. TPE and random samplers are seeded with the search's seed plus the trial's number, so
-a rebuild asks the same question the same way on any process. `grid` needs no study: trial
-n takes the n-th point of the grid.
+stop. TPE and random samplers are seeded from the search's seed and the trial's number
+(through NumPy's `SeedSequence`: consecutive plain seeds gave trials 0 and 1 nearly the same
+draws), so a rebuild asks the same question the same way on any process. `grid` needs no
+study: trial n takes the n-th point of the grid.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.distributions import (
     BaseDistribution,
@@ -186,10 +188,11 @@ def study(
 ) -> optuna.Study:
     """An in-memory study holding `trials`, with the sampler for the next trial's number."""
     number = len(trials)
+    trial_seed = int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
     sampler: optuna.samplers.BaseSampler = (
-        optuna.samplers.RandomSampler(seed=seed + number)
+        optuna.samplers.RandomSampler(seed=trial_seed)
         if strategy == "random"
-        else optuna.samplers.TPESampler(seed=seed + number, n_startup_trials=5)
+        else optuna.samplers.TPESampler(seed=trial_seed, n_startup_trials=5)
     )
     # no trial is pruned at a round <= warmup_rounds (Optuna's warm-up counts from step 0)
     pruner = optuna.pruners.MedianPruner(
