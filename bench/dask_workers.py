@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import xgboost as xgb
-from distributed import Client, LocalCluster
 from sklearn.metrics import roc_auc_score
 
+from distributed import Client, LocalCluster
 from xgenerator.datasets.pieces import RowGroup, read_piece
 from xgenerator.ml.distributed import Piece, train_dask
 from xgenerator.ml.features import to_model_frame

@@ -20,7 +20,6 @@ from xgenerator.artifacts import ArtifactStore
 from xgenerator.datasets import references
 from xgenerator.datasets.ingest import _normalize
 from xgenerator.db.tables import Dataset
-from xgenerator.ml.distributed import Piece
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class RowGroup:
 
 def dataset_pieces(
     store: ArtifactStore, dataset: Dataset, columns: list[str], workers: int = 1
-) -> list[Piece]:
+) -> list[tuple[RowGroup, int]]:
     """The dataset's row groups, in reading order, with their row counts. With fewer groups
     than two per worker, each group is cut into slices so that every worker gets a share
     (each slice reads its whole group: the cost of a small dataset only)."""
@@ -59,16 +58,16 @@ def dataset_pieces(
             metadata = parquet.metadata
         for i in range(metadata.num_row_groups):
             source = RowGroup(protocol, path, i, list(columns), None, normalize, dict(options))
-            groups.append(Piece(source, metadata.row_group(i).num_rows))
+            groups.append((source, metadata.row_group(i).num_rows))
     cuts = math.ceil(2 * workers / len(groups)) if groups else 1
     if cuts <= 1:
         return groups
     pieces = []
-    for group in groups:
-        size = math.ceil(group.rows / cuts)
-        for start in range(0, group.rows, max(size, 1)):
-            rows = min(size, group.rows - start)
-            pieces.append(Piece(replace(group.source, rows=(start, rows)), rows))
+    for group, count in groups:
+        size = math.ceil(count / cuts)
+        for start in range(0, count, max(size, 1)):
+            rows = min(size, count - start)
+            pieces.append((replace(group, rows=(start, rows)), rows))
     return pieces
 
 

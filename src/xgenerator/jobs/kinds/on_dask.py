@@ -19,7 +19,7 @@ from xgenerator.db.tables import Dataset, Job
 from xgenerator.errors import ServiceUnavailable, TrainingFailed
 from xgenerator.jobs.runtime import Runtime
 from xgenerator.ml import bundle
-from xgenerator.ml.distributed import train_dask
+from xgenerator.ml.distributed import Piece, train_dask
 from xgenerator.ml.external import VALIDATION_CAP, ExternalResult
 from xgenerator.ml.train import TrainSpec
 
@@ -64,7 +64,10 @@ def run(
             raise ServiceUnavailable(
                 f"the Dask cluster at {address} has no worker", {"scheduler": address}
             )
-        pieces = dataset_pieces(context.store, dataset, columns, workers)
+        pieces = [
+            Piece(source, rows)
+            for source, rows in dataset_pieces(context.store, dataset, columns, workers)
+        ]
         runtime.progress(
             percent=0, message=f"distributed: scanning the data on {workers} Dask workers"
         )
