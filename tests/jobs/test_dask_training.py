@@ -84,6 +84,7 @@ class Hooks:
     def __init__(self, cancel_at: int | None = None) -> None:
         self.rounds: list[int] = []
         self.checkpoints: list[tuple[int, int]] = []
+        self.checkpoints_bytes: dict[int, bytearray] = {}
         self.cancel_at = cancel_at
 
     def on_round(self, round: int, total: int, metrics: dict[str, float]) -> None:
@@ -94,6 +95,7 @@ class Hooks:
 
     def checkpoint(self, booster: xgb.Booster, round: int) -> None:
         self.checkpoints.append((round, booster.num_boosted_rounds()))
+        self.checkpoints_bytes[round] = booster.save_raw("ubj")
 
     def threads(self) -> int | None:
         return None
@@ -177,6 +179,29 @@ def test_a_cancel_stops_every_worker_and_releases_the_data(
     # train_dask returned once the workers stopped (else it waits up to a minute for them):
     # nothing runs, and no partition of the data is kept
     wait_for(idle, 5.0, 0.05, "the Dask workers to be idle and empty")
+
+
+def test_a_retried_attempt_resumes_from_its_checkpoint(dask_client: Client, tmp_path: Path) -> None:
+    path = tmp_path / "train.parquet"
+    frame(2_000, 6).to_parquet(path, row_group_size=500, index=False)
+    spec = TrainSpec(
+        task_type="classification", target="label", features=FEATURES, num_boost_round=8
+    )
+    first = Hooks()
+    train_dask(dask_client, read_piece, pieces_of(path), spec, first, checkpoint_every=3)
+    assert [r for r, _ in first.checkpoints] == [3, 6]
+    saved = first.checkpoints_bytes[3]
+    again = Hooks()
+    resumed = train_dask(
+        dask_client,
+        read_piece,
+        pieces_of(path),
+        spec,
+        again,
+        resume=(xgb.Booster(model_file=saved), 3),
+    ).result
+    assert again.rounds == [4, 5, 6, 7, 8]  # only the rounds left, numbered as the job's
+    assert resumed.num_boost_round == 8
 
 
 # --- through the service -------------------------------------------------------------------
@@ -315,6 +340,12 @@ def test_submission_checks_where_a_job_trains(settings: Settings) -> None:
     assert status == 202 and body["distributed"] is True, body
     status, body = submit(with_dask, {"distributed": True}, "/cv")
     assert status == 422 and "distributed" in body["message"], body
+    space = {"search_space": {"eta": {"type": "float", "low": 0.1, "high": 1}}}
+    status, body = submit(with_dask, {"distributed": True, **space}, "/tune")
+    assert status == 422 and "distributed" in body["message"], body
+    # a search's trials stay home even at the size setting
+    status, body = submit(with_dask.model_copy(update={"dask_min_rows": 1}), space, "/tune")
+    assert status == 202 and body["train"]["distributed"] is False, body
 
     # at the size setting a job goes to Dask by itself; "distributed": false keeps it home
     status, body = submit(with_dask.model_copy(update={"dask_min_rows": 300}), {})
