@@ -58,6 +58,16 @@ class Settings(BaseSettings):
     worker_memory_mb: float | None = Field(default=None, gt=0)
     # pandas frame + its float32 copy + DMatrix quantiles + split copies, measured ~3x.
     memory_estimate_factor: float = Field(default=3.0, gt=0)
+    # One model across many machines (`xgboost.dask`): the Dask scheduler's address
+    # (tcp://host:8786). A /train request with "distributed": true trains there (a 422
+    # without it); the Celery job keeps the job's state, progress, cancel and result.
+    # The Dask workers run this package's image and reach the artifact store themselves.
+    dask_scheduler: str | None = None
+    # With a scheduler: a training on a dataset of at least this many rows goes to Dask
+    # unless the request says "distributed": false. None: only when asked.
+    dask_min_rows: int | None = Field(default=None, gt=0)
+    # How long a job waits to connect to the scheduler before it is retried later.
+    dask_connect_timeout_s: float = Field(default=30.0, gt=0)
 
     # Training limits: checked in the training callback because Celery's signal-based limits
     # cannot interrupt XGBoost's C code; Celery's hard limit stays as a backstop only.

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tests.support import WorkerProcess, settings_env
+from tests.support import WorkerProcess, settings_env, wait_for
 from xgenerator.cli.main import cli
 from xgenerator.settings import Settings, load_settings
 
@@ -30,6 +30,7 @@ COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 OUR_IMAGE = ("migrate", "api", "worker", "worker-gpu", "beat")
 ONE_SHOT = ("migrate", "minio-init")
+PROFILES = ["--profile", "gpu", "--profile", "flower", "--profile", "dask"]
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}: Compose's interpolation
 INTERPOLATION = re.compile(r"\$\{(\w+)(?::?[-?]([^}]*))?\}")
 
@@ -58,9 +59,16 @@ def test_the_services_and_their_profiles(compose: dict[str, Any]) -> None:
         "worker-gpu",
         "beat",
         "flower",
+        "dask-scheduler",
+        "dask-worker",
     }
     optional = {name: s["profiles"] for name, s in found.items() if "profiles" in s}
-    assert optional == {"worker-gpu": ["gpu"], "flower": ["flower"]}
+    assert optional == {
+        "worker-gpu": ["gpu"],
+        "flower": ["flower"],
+        "dask-scheduler": ["dask"],
+        "dask-worker": ["dask"],
+    }
     for name in OUR_IMAGE:
         assert found[name]["image"].startswith("xgenerator:"), name
         assert found[name]["build"] == ".", name
@@ -204,6 +212,69 @@ def test_the_worker_as_compose_runs_it(
         worker.stop()
 
 
+def test_the_dask_services_as_compose_runs_them(compose: dict[str, Any], tmp_path: Path) -> None:
+    """The `dask` profile's commands, run as written (free ports instead of the fixed ones):
+    the worker joins the scheduler, and both answer the URL their health check reads."""
+    found = services(compose)
+    scheduler, worker = found["dask-scheduler"], found["dask-worker"]
+    assert scheduler["entrypoint"] == worker["entrypoint"] == ["dask"]
+    assert worker["command"][1] == "tcp://dask-scheduler:" + option(scheduler["command"], "--port")
+    assert "XGEN_DASK_SCHEDULER" in found["worker"]["environment"]
+    port, dashboard, worker_dashboard = (free_port() for _ in range(3))
+
+    def started(service: dict[str, Any], replace: dict[str, str], name: str) -> Any:
+        command = [replace.get(word, word) for word in service["command"]]
+        dask = Path(sys.executable).parent / "dask"
+        with (tmp_path / f"{name}.log").open("wb") as log:  # the child keeps its own copy
+            return subprocess.Popen([str(dask), *command], stdout=log, stderr=subprocess.STDOUT)
+
+    def healthy(service: dict[str, Any], port: int) -> bool:
+        script = re.sub(r":\d+/health", f":{port}/health", service["healthcheck"]["test"][3])
+        check = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, timeout=30, check=False
+        )
+        return check.returncode == 0
+
+    processes = [
+        started(
+            scheduler,
+            {"8786": str(port), ":8787": f"127.0.0.1:{dashboard}"},
+            "scheduler",
+        )
+    ]
+    try:
+        wait_for(lambda: healthy(scheduler, dashboard), 60, 0.2, "the Dask scheduler")
+        address = f"tcp://127.0.0.1:{port}"
+        processes.append(
+            started(
+                worker,
+                {
+                    "tcp://dask-scheduler:8786": address,
+                    ":8788": f"127.0.0.1:{worker_dashboard}",
+                },
+                "worker",
+            )
+        )
+        wait_for(lambda: healthy(worker, worker_dashboard), 60, 0.2, "the Dask worker")
+
+        from distributed import Client
+
+        with Client(address, timeout=30, set_as_default=False) as client:
+            client.wait_for_workers(1, timeout=30)
+            assert len(client.scheduler_info(n_workers=-1)["workers"]) == 1
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def test_the_dockerfile_is_multi_stage_slim_and_not_root() -> None:
     text = DOCKERFILE.read_text()
     stages = re.findall(r"^FROM (\S+) AS (\w+)$", text, flags=re.MULTILINE)
@@ -229,7 +300,7 @@ def test_docker_compose_config_validates() -> None:
             "structural checks in this file stand in for `config`"
         )
     done = subprocess.run(
-        [*command, "-f", str(COMPOSE), "--profile", "gpu", "--profile", "flower", "config", "-q"],
+        [*command, "-f", str(COMPOSE), *PROFILES, "config", "-q"],
         capture_output=True,
         text=True,
         check=False,

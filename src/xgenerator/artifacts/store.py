@@ -65,6 +65,11 @@ class ArtifactStore:
         """A fresh key such as ``datasets/3f2c….parquet``; never built from user input."""
         return f"{kind}/{uuid.uuid4().hex}{suffix}"
 
+    def path(self, key: str) -> str:
+        """Where `key` lives for fsspec (with `protocol` and `options`): what another
+        machine that shares the store (a Dask worker) opens."""
+        return self._path(key)
+
     def _path(self, key: str) -> str:
         parts = key.split("/")
         if "\\" in key or any(part in ("", ".", "..") for part in parts):

@@ -224,6 +224,11 @@ class Parts:
         self.schema_arrow = schema
         self.metadata = _Rows(rows)
 
+    @property
+    def paths(self) -> list[str]:
+        """The files, in reading order, as the file system names them."""
+        return list(self._paths)
+
     def iter_batches(
         self, batch_size: int = 65_536, columns: list[str] | None = None
     ) -> Iterator[pa.RecordBatch]:

@@ -74,6 +74,12 @@ class TrainRequest(Request):
         "external memory) instead of one in-memory frame: for data larger than a worker's "
         "memory (XGEN_WORKER_MEMORY_MB); the validation set is a bounded sample",
     )
+    distributed: bool | None = Field(
+        default=None,
+        description="Train one model across the workers of the operator's Dask cluster "
+        "(xgboost.dask; needs XGEN_DASK_SCHEDULER). Unset: on Dask when the dataset has at "
+        "least XGEN_DASK_MIN_ROWS rows; false: never",
+    )
     user_id: str | None = Field(default=None, description="If given, must be the key's user")
 
 

@@ -70,7 +70,16 @@ class CVKind:
                 "cross-validation trains in memory only; external_memory is for /train",
                 {"option": "external_memory"},
             )
-        train_request = {k: v for k, v in request.items() if k not in ("folds", "refit")}
+        if request.get("distributed"):
+            raise InvalidInput(
+                "cross-validation trains on one worker; distributed is for /train",
+                {"option": "distributed"},
+            )
+        # the folds train in memory, whatever the dataset's size
+        train_request = {
+            k: v for k, v in request.items() if k not in ("folds", "refit", "distributed")
+        }
+        train_request["distributed"] = False
         job = TrainKind().prepare(session, settings, user_id, train_request)
         job.job_type = self.job_type
         job.config = {

@@ -16,7 +16,7 @@ from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Dataset, Job, Model, utcnow
 from xgenerator.errors import Forbidden, InvalidInput
 from xgenerator.jobs import threads
-from xgenerator.jobs.kinds import Outcome, external, memory, register
+from xgenerator.jobs.kinds import Outcome, external, memory, on_dask, register
 from xgenerator.jobs.kinds.train_request import (
     ROLE_CONFIG,
     prepare_retrain,
@@ -112,8 +112,9 @@ class TrainKind:
             # even when the parent's job record is gone)
             spec = replace(spec, **load_bundle(context, parent).roles)  # type: ignore[arg-type]
         columns = [*spec.features, spec.target, *spec_roles(spec)]
-        if cfg.get("external_memory") and parent is None:
-            trained = external.run(context, job, runtime, dataset, spec, columns, _Hooks)
+        if (cfg.get("external_memory") or cfg.get("distributed")) and parent is None:
+            module = on_dask if cfg.get("distributed") else external
+            trained = module.run(context, job, runtime, dataset, spec, columns, _Hooks)
             report_screening(runtime, trained.result)
             return self.register_model(
                 context, job, runtime, dataset, None, spec, trained.result, trained.sample

@@ -118,11 +118,12 @@ def prepare_train(
     cost.check(estimate, budget)
     if config.get("external_memory"):
         external_checks(task_type, config)
+    on_dask = dask_choice(settings, dataset.row_count, task_type, config)
     memory.check_fits(
         settings,
         dataset.row_count,
         len(features) + 1 + len(role_columns(config)),
-        bool(config.get("external_memory")),
+        bool(config.get("external_memory")) or on_dask is not None,
     )
     # a referenced dataset's footers are the user's files: the worker checks its values
     if (role_columns(config) or task_type == "survival") and dataset.source_uri is None:
@@ -136,6 +137,9 @@ def prepare_train(
         "max_category_levels": settings.max_category_levels,
         "cost_budget": asdict(budget),
         "xgb_params": checked,
+        # what the service decided, and why: the request, or the dataset's size
+        "distributed": on_dask is not None,
+        **({"distributed_by": on_dask} if on_dask else {}),
     }
     return Job(
         user_id=user_id,
@@ -190,18 +194,48 @@ def prepare_retrain(
     )
 
 
-def external_checks(task_type: str, config: dict[str, Any]) -> None:
-    """What external-memory training does not do yet: a 422 at submission, not a failed job."""
+def external_checks(
+    task_type: str, config: dict[str, Any], option: str = "external_memory"
+) -> None:
+    """What external-memory (and distributed) training does not do yet: a 422 at
+    submission, not a failed job."""
     if task_type not in ("classification", "regression"):
         raise InvalidInput(
-            "external_memory trains classification and regression models only",
-            {"task_type": task_type},
+            f"{option} trains classification and regression models only",
+            {"task_type": task_type, "option": option},
         )
     if role_columns(config):
         raise InvalidInput(
-            "external_memory does not support weight, group or event columns yet",
-            {"columns": role_columns(config)},
+            f"{option} does not support weight, group or event columns yet",
+            {"columns": role_columns(config), "option": option},
         )
+
+
+def dask_choice(
+    settings: Settings, rows: int, task_type: str, config: dict[str, Any]
+) -> str | None:
+    """Whether the job trains on the Dask cluster, and why: "request" ("distributed": true),
+    "size" (at least XGEN_DASK_MIN_ROWS rows, and a training Dask can do), or None."""
+    asked = config.get("distributed")
+    if asked:
+        if not settings.dask_scheduler:
+            raise InvalidInput(
+                '"distributed": true needs a Dask cluster, and this service has none '
+                "(the operator sets XGEN_DASK_SCHEDULER); leave it out to train on one worker",
+                {"option": "distributed", "setting": "XGEN_DASK_SCHEDULER"},
+            )
+        if config.get("external_memory"):
+            raise InvalidInput(
+                "distributed and external_memory are two ways to train one model; choose one",
+                {"options": ["distributed", "external_memory"]},
+            )
+        external_checks(task_type, config, "distributed")
+        return "request"
+    big = settings.dask_min_rows is not None and rows >= settings.dask_min_rows
+    supported = task_type in ("classification", "regression") and not role_columns(config)
+    if asked is None and settings.dask_scheduler and big and supported:
+        return None if config.get("external_memory") else "size"
+    return None
 
 
 def _kind(dataset: Dataset, column: str) -> str:

@@ -51,7 +51,14 @@ class TuneKind:
                 "cv_folds is not supported yet: trials are scored on a validation split",
                 {"cv_folds": request["cv_folds"]},
             )
+        if request.get("distributed"):
+            raise InvalidInput(
+                "a search's trials train on single workers (they are pruned round by round); "
+                "distributed is for /train",
+                {"option": "distributed"},
+            )
         train_request = {k: v for k, v in request.items() if k not in SEARCH_FIELDS}
+        train_request["distributed"] = False  # whatever the dataset's size
         base = TrainKind().prepare(session, settings, user_id, train_request)
         cfg = base.config
         strategy = request.get("strategy") or "tpe"

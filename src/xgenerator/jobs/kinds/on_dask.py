@@ -1,0 +1,99 @@
+"""A training on the operator's Dask cluster (`ml.distributed`), owned by its Celery job.
+
+The job connects its own Dask client to XGEN_DASK_SCHEDULER for as long as it trains; the
+Dask workers read the dataset's row groups from the store themselves (`datasets.pieces`).
+The job keeps what every job has: its lease (the runtime's thread), progress and history
+(the rounds rank 0 reports), checkpoints (rank 0's model bytes every `checkpoint_every`
+rounds) and a resume from them, cancel (noticed by the runtime while the job waits on the
+cluster: the Dask work is cancelled and every worker stops at its next round), and the
+model, registered as any other. A scheduler that cannot be reached is a retry later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from xgenerator.context import Context
+from xgenerator.db.tables import Dataset, Job
+from xgenerator.errors import ServiceUnavailable, TrainingFailed
+from xgenerator.jobs.runtime import Runtime
+from xgenerator.ml import bundle
+from xgenerator.ml.distributed import Piece, train_dask
+from xgenerator.ml.external import VALIDATION_CAP, ExternalResult
+from xgenerator.ml.train import TrainSpec
+
+
+def run(
+    context: Context,
+    job: Job,
+    runtime: Runtime,
+    dataset: Dataset,
+    spec: TrainSpec,
+    columns: list[str],
+    hooks_type: Callable[..., Any],
+) -> ExternalResult:
+    from distributed import Client
+    from xgenerator.datasets.pieces import dataset_pieces, read_piece
+
+    settings = context.settings
+    address = settings.dask_scheduler
+    if not address:
+        raise TrainingFailed(
+            "NoDaskScheduler",
+            "this job trains on a Dask cluster, and this worker has no XGEN_DASK_SCHEDULER",
+        )
+    resume = None
+    saved = runtime.load_checkpoint()
+    if saved is not None:
+        booster = bundle.load_booster(saved)
+        done = booster.num_boosted_rounds()
+        runtime.restore_history(job.history[:done])
+        runtime.event("resumed", f"resumed from the checkpoint at round {done}")
+        resume = (booster, done)
+    runtime.progress(percent=0, message=f"distributed: connecting to {address}", force=True)
+    try:
+        client = Client(address, timeout=settings.dask_connect_timeout_s, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise ServiceUnavailable(
+            f"the Dask scheduler at {address} cannot be reached: {exc}", {"scheduler": address}
+        ) from exc
+    with client:
+        workers = len(client.scheduler_info(n_workers=-1)["workers"])
+        if workers == 0:
+            raise ServiceUnavailable(
+                f"the Dask cluster at {address} has no worker", {"scheduler": address}
+            )
+        pieces = [
+            Piece(source, rows)
+            for source, rows in dataset_pieces(context.store, dataset, columns, workers)
+        ]
+        runtime.progress(
+            percent=0, message=f"distributed: scanning the data on {workers} Dask workers"
+        )
+        hooks = hooks_type(runtime, settings.checkpoint_every)
+        trained = train_dask(
+            client,
+            read_piece,
+            pieces,
+            spec,
+            hooks,
+            checkpoint_every=settings.checkpoint_every,
+            poll=runtime.check,
+            resume=resume,
+        )
+    result = trained.result
+    why = (
+        f"the dataset's {dataset.row_count:,} rows reach XGEN_DASK_MIN_ROWS"
+        if job.config.get("distributed_by") == "size"
+        else 'the request asked for "distributed": true'
+    )
+    runtime.event(
+        "distributed",
+        f"trained with xgboost.dask on {workers} Dask workers ({why}): {len(pieces):,} "
+        f"pieces, {result.train_rows:,} training rows, {result.validation_rows:,} validation "
+        f"rows (at most {VALIDATION_CAP:,}, chosen by a hash of the row position); features "
+        f"screened on a sample of {len(trained.sample):,} rows with a target; the training "
+        "metric is not scored on Dask, the validation metric every round",
+    )
+    return trained
