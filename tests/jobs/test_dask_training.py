@@ -290,10 +290,10 @@ def test_cancelling_a_distributed_job_cancels_the_dask_work(
         return bool((job.get("progress") or {}).get("round"))
 
     wait_for(training, 120, 0.1, "the job to report a round")
-    assert any(dask_client.processing().values())  # the Dask workers are training
+    wait_for(lambda: any(dask_client.processing().values()), 30, 0.1, "Dask workers training")
     cancel = dask_api.post(f"/jobs/{job_id}/cancel", headers=auth(user))
     assert cancel.status_code == 200, cancel.text
-    job = wait_final(dask_api, user, job_id, timeout=60)
+    job = wait_final(dask_api, user, job_id, timeout=120)
     assert job["status"] == "cancelled", job
     assert job["model_id"] is None
 
