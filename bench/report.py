@@ -40,8 +40,8 @@ class Config:
     cv_rounds: int = 50
     cv_folds: int = 5
     cv_repeats: int = 3
-    tune_rows: int = 50_000
-    tune_rounds: int = 50
+    tune_rows: int = 10_000
+    tune_rounds: int = 30
     tune_trials: int = 20
 
     @classmethod

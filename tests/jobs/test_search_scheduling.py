@@ -49,9 +49,9 @@ def test_the_reconciler_schedules_a_search_a_dead_process_left_waiting(
     assert response.status_code == 202, response.text
     job_id = response.json()["job_id"]
     assert response.json()["status"] == "running"
-    # the answer says what happened: the search runs, its first trials are queued
+    # the answer says what happened: the search runs, its first trials are submitted
     assert response.json()["message"] == (
-        f"search running: 2 of up to 3 trials queued as train jobs (2 at a time); "
+        f"search running: 2 of up to 3 trials submitted as train jobs (2 at a time); "
         f"follow GET /jobs/{job_id}/trials"
     )
     replayed = client.post("/tune", headers=keyed, json=body)

@@ -73,11 +73,11 @@ def submit(
     schedule(context, job.id)
     with context.db.session() as session:
         job = repository.get_owned(session, user_id, job.id)
-        queued = sum(1 for t in trials(session, job.id) if t.status == JobStatus.QUEUED)
+        started = len(trials(session, job.id))  # some may be running already
     cfg = job.config["search"]
     kind = "cv" if cfg.get("cv_folds") else "train"
     message = (
-        f"search running: {queued} of up to {cfg['max_trials']} trials queued as {kind} jobs "
+        f"search running: {started} of up to {cfg['max_trials']} trials submitted as {kind} jobs "
         f"({cfg['max_parallel']} at a time); follow GET /jobs/{job.id}/trials"
     )
     return service.Submission(job, created=True, message=message)
