@@ -23,6 +23,7 @@ BENCHMARKS = (
     "training",
     "memory",
     "realdata",
+    "tune",
     "queue",
     "prediction",
     "submission",

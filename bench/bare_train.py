@@ -33,8 +33,8 @@ PARAMS = {
 }
 
 
-def train(path: Path, rounds: int) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of the work."""
+def train(path: Path, rounds: int, params: dict[str, object] | None = None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of the work; `params` override `PARAMS` (a search's trial)."""
     started, cpu = time.perf_counter(), time.process_time()
     frame = pq.read_table(path, memory_map=True).to_pandas()
     y = (frame.pop(TARGET) == "yes").to_numpy(dtype=np.int32)
@@ -47,7 +47,7 @@ def train(path: Path, rounds: int) -> tuple[float, float]:
     dtrain = xgb.QuantileDMatrix(x_train, label=y_train, enable_categorical=True, nthread=2)
     dval = xgb.QuantileDMatrix(x_val, label=y_val, enable_categorical=True, ref=dtrain, nthread=2)
     booster = xgb.train(
-        PARAMS,
+        {**PARAMS, **(params or {})},
         dtrain,
         num_boost_round=rounds,
         evals=[(dtrain, "train"), (dval, "validation")],

@@ -460,7 +460,9 @@ class Bench:
     def prestart(self, names: list[str]) -> None:
         """Start every service the chosen benchmarks need, at once and without waiting: on a
         small machine start-up is mostly imports, and they overlap."""
-        needs_workers = bool({"training", "memory", "realdata", "queue", "prediction"} & set(names))
+        needs_workers = bool(
+            {"training", "memory", "realdata", "tune", "queue", "prediction"} & set(names)
+        )
         if set(names) - IN_PROCESS:  # a stack starting up would share the CPUs with them
             self._spawn_stack("postgresql", 1 if needs_workers else 0)
         if "listing" in names:

@@ -40,6 +40,9 @@ class Config:
     cv_rounds: int = 50
     cv_folds: int = 5
     cv_repeats: int = 3
+    tune_rows: int = 10_000
+    tune_rounds: int = 30
+    tune_trials: int = 20
 
     @classmethod
     def make(cls, quick: bool) -> Config:
@@ -72,6 +75,9 @@ class Config:
                 cv_rounds=10,
                 cv_folds=3,
                 cv_repeats=1,
+                tune_rows=1_000,
+                tune_rounds=8,
+                tune_trials=2,
             )
         return cls(
             quick=False,

@@ -349,3 +349,67 @@ def test_compare_aliases_batch_prediction_and_report(xgen: Any, tmp_path: Path) 
     assert reported.exit_code == 0, reported.output
     assert as_json(reported)["model_id"] == jobs[1]["model_id"]
     assert "<html" in page.read_text().lower()
+
+
+def test_tune_follows_a_live_table_and_jobs_trials_reads_the_leaderboard(
+    xgen: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = classification_frame(120)
+    dataset_id = as_json(xgen("datasets", "upload", str(csv_file(tmp_path, frame)), "--json"))[
+        "dataset_id"
+    ]
+    # a terminal, as Rich sees it: the live table draws every refresh, not only the last
+    for name, value in (("TTY_COMPATIBLE", "1"), ("TTY_INTERACTIVE", "1"), ("NO_COLOR", "1")):
+        monkeypatch.setenv(name, value)
+    tuned = xgen(
+        "tune", "-d", dataset_id, "-t", "label", "-n", "cli-tuned", "--rounds", "5",
+        "-s", "eta=float:0.05:0.5:log", "-s", "max_depth=int:1:3",
+        "-s", 'grow_policy={"type": "categorical", "choices": ["depthwise"]}',
+        "--trials", "3", "--parallel", "2", "--strategy", "random", "--no-prune",
+        "-p", "nthread=1", "--wait", "--interval", "0.2",
+    )  # fmt: skip
+    assert tuned.exit_code == 0, tuned.output
+    # the live table was redrawn on stderr while trials were still queued or running
+    frames = tuned.stderr
+    assert frames.count("Search") >= 2 and ("queued" in frames or "running" in frames)
+    for name in ("TTY_COMPATIBLE", "TTY_INTERACTIVE", "NO_COLOR"):
+        monkeypatch.delenv(name)
+    # the final leaderboard on stdout: a row per trial, then the best model
+    assert "Search" in tuned.stdout and "validation-logloss" in tuned.stdout
+    assert "3 succeeded" in tuned.stdout and "best model" in tuned.stdout
+    listed = as_json(xgen("jobs", "list", "--json"))
+    search = next(j for j in listed if j["job_type"] == "tune" and j["model_name"] == "cli-tuned")
+    board = as_json(xgen("jobs", "trials", search["job_id"], "--json"))
+    assert board["status"] == "succeeded" and len(board["trials"]) == 3
+    for t in board["trials"]:
+        assert t["status"] == "succeeded" and t["rounds"] == 5
+        assert 0.05 <= t["params"]["eta"] <= 0.5 and 1 <= t["params"]["max_depth"] <= 3
+        assert t["params"]["grow_policy"] == "depthwise"
+        assert f"{t['number']} " in tuned.stdout.split("Search", 1)[1]
+    followed = as_json(xgen("jobs", "trials", search["job_id"], "--wait", "--json"))
+    assert followed["job_id"] == search["job_id"] and followed["status"] == "succeeded"
+    assert (
+        followed["model_id"] == board["best"]["model_id"] == followed["trials"]["best"]["model_id"]
+    )
+
+    # exit codes: a spec the CLI cannot read (2), one the service refuses (3)
+    bad = xgen("tune", "-d", dataset_id, "-t", "label", "-n", "x", "-s", "eta=float:1")
+    assert bad.exit_code == 2
+    refused = xgen(
+        "tune", "-d", dataset_id, "-t", "label", "-n", "x", "-s", "max_depth=int:1:99", "--json"
+    )
+    assert refused.exit_code == 3 and "max_depth" in refused.stderr
+    # a search still running at --timeout (5), then cancelled (1)
+    long = xgen(
+        "tune", "-d", dataset_id, "-t", "label", "-n", "long-search", "--rounds", "100000",
+        "-s", "max_depth=int:6:8", "--trials", "2", "-p", "nthread=1", "-p", "eta=0.001",
+        "--json",
+    )  # fmt: skip
+    assert long.exit_code == 0, long.output
+    long_id = as_json(long)["job_id"]
+    assert as_json(long)["status"] == "running"
+    assert xgen("jobs", "trials", long_id, "--wait", "--timeout", "0.3").exit_code == 5
+    assert xgen("jobs", "cancel", long_id, "--json").exit_code == 0
+    ended = xgen("jobs", "trials", long_id, "--wait", "--json")
+    assert ended.exit_code == 1 and json.loads(ended.stderr)["error"] == "job_cancelled"
+    assert as_json(ended)["status"] == "cancelled"

@@ -49,8 +49,14 @@ def test_the_reconciler_schedules_a_search_a_dead_process_left_waiting(
     assert response.status_code == 202, response.text
     job_id = response.json()["job_id"]
     assert response.json()["status"] == "running"
+    # the answer says what happened: the search runs, its first trials are submitted
+    assert response.json()["message"] == (
+        f"search running: 2 of up to 3 trials submitted as train jobs (2 at a time); "
+        f"follow GET /jobs/{job_id}/trials"
+    )
     replayed = client.post("/tune", headers=keyed, json=body)
     assert replayed.status_code == 200 and replayed.json()["job_id"] == job_id
+    assert "already submitted" in replayed.json()["message"]
     other = client.post("/tune", headers=keyed, json={**body, "seed": 9})
     assert other.status_code == 409
     first = trials_of(context, job_id)
@@ -148,3 +154,31 @@ def test_grid_points_and_the_pruners_verdict() -> None:
     assert sampling.should_prune(built, space, running({r: 0.69 for r in range(1, 5)}))
     assert not sampling.should_prune(built, space, running({1: 0.69, 2: 0.69}))  # warm-up
     assert not sampling.should_prune(built, space, running({r: 0.1 for r in range(1, 5)}))
+
+
+def test_a_cross_validated_trial_is_read_by_its_fold_means() -> None:
+    means = {1: 0.5, 2: 0.4, 3: 0.3}
+    history = [
+        {
+            "round": r,
+            "train-logloss-mean": mean - 0.1,
+            "train-logloss-std": 0.01,
+            "validation-logloss-mean": mean,
+            "validation-logloss-std": 0.02,
+        }
+        for r, mean in means.items()
+    ]
+    trial = Job(
+        job_type="cv",
+        status=JobStatus.SUCCEEDED,
+        history=history,
+        result={"best_round": 2},
+        config={"trial": {"number": 0, "params": {"eta": 0.1}}},
+    )
+    cfg = {"metric": None, "direction": None}
+    metric, direction = search._metric(cfg, [trial])
+    assert (metric, direction) == ("validation-logloss", "minimize")  # not the `-std` key
+    record = search._record(trial, metric, direction)
+    # the pruner's curve is the fold means; the score, the mean at the round refit for
+    assert record.intermediate == means
+    assert record.value == 0.4 and record.state is TrialState.COMPLETE

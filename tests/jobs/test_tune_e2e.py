@@ -173,6 +173,52 @@ def test_cancelling_a_search_stops_every_trial(
     assert search["status"] == "cancelled" and search["model_id"] is None
 
 
+def test_a_cross_validated_search_scores_trials_by_the_fold_mean_and_refits_the_best(
+    client: TestClient, context: Context, worker: WorkerProcess
+) -> None:
+    user = create_user(client)
+    dataset_id = upload(client, user, classification_frame(150)).json()["dataset_id"]
+    job_id = submit_tune(
+        client,
+        user,
+        dataset_id,
+        6,
+        xgb_params={"nthread": 1},
+        search_space={"eta": {"type": "float", "low": 0.01, "high": 0.5, "log": True}},
+        cv_folds=3,
+        max_trials=3,
+        max_parallel=2,
+        strategy="random",
+        seed=5,
+        prune=False,
+    )
+    final = wait_final(client, user, job_id, timeout=120)
+    assert final["status"] == "succeeded", final
+    board = leaderboard(client, user, job_id)
+    assert board["metric"] == "validation-logloss"  # named from the trials' `-mean` keys
+    rows = children(context, job_id)
+    assert len(rows) == 3 and all(r.job_type == "cv" and r.attempts == 1 for r in rows)
+    for t in board["trials"]:
+        detail = client.get(f"/jobs/{t['job_id']}", headers=auth(user)).json()
+        result = detail["result"]
+        assert result["folds"] == 3 and detail["config"]["refit"] is True
+        # the score is the fold mean at the cross-validation's best round
+        assert t["value"] == result["best"]["validation-logloss-mean"]
+        assert t["model_id"] == result["model_id"] == detail["model_id"]
+    values = [t["value"] for t in board["trials"]]
+    assert values == sorted(values)
+    best = board["best"]
+    assert final["model_id"] == best["model_id"]
+    best_result = client.get(f"/jobs/{best['job_id']}", headers=auth(user)).json()["result"]
+    model = client.get(f"/models/{best['model_id']}", headers=auth(user)).json()
+    # the search's model: refit on every row for the best round's count, named as asked
+    assert model["name"] == "tuned" and model["num_boost_round"] == best_result["best_round"]
+    assert model["metrics"]["validation-logloss-mean"] == best["value"]
+    events = client.get(f"/jobs/{job_id}/events", headers=auth(user)).json()["events"]
+    notes = [e["message"] for e in events if e["event"] == "search_adjusted"]
+    assert any("3-fold cross-validation" in n and "test_size" in n for n in notes)
+
+
 def test_bad_requests_are_refused_at_submission(client: TestClient) -> None:
     user = create_user(client)
     dataset_id = upload(client, user, classification_frame(100)).json()["dataset_id"]
@@ -191,7 +237,7 @@ def test_bad_requests_are_refused_at_submission(client: TestClient) -> None:
             "eta",
         ),
         (
-            {"search_space": {"eta": {"type": "float", "low": 0.1, "high": 1}}, "cv_folds": 3},
+            {"search_space": {"eta": {"type": "float", "low": 0.1, "high": 1}}, "cv_folds": 1},
             "cv_folds",
         ),
     ]

@@ -24,7 +24,9 @@ def accepted(response: Response, submission: Submission) -> JobAccepted:
     response.status_code = 202 if submission.created else 200
     response.headers["Location"] = f"/jobs/{job.id}"
     message = (
-        "job queued" if submission.created else "job already submitted with this Idempotency-Key"
+        submission.message
+        if submission.created
+        else "job already submitted with this Idempotency-Key"
     )
     return JobAccepted(
         job_id=job.id,

@@ -9,14 +9,13 @@ from typing import Annotated, Any
 import typer
 
 from xgenerator.cli import render
-from xgenerator.cli.command import Json, Timeout, connect, console, guarded, print_json
+from xgenerator.cli.command import Json, Timeout, Wait, connect, console, guarded, print_json
 from xgenerator.client import Job
 
 Output = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="Download the result here (implies --wait)"),
 ]
-Wait = Annotated[bool, typer.Option("--wait", help="Follow the job until it ends")]
 
 
 @guarded

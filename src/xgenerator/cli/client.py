@@ -1,5 +1,5 @@
-"""The client side of `xgenerator`: login, datasets, train, jobs, models, predict-batch,
-report, demo.
+"""The client side of `xgenerator`: login, datasets, train, cv, tune, jobs, models,
+predict-batch, report, demo.
 
 The commands live one group per module (account, datasets, jobs, models; what they share in
 `command`); `register` is the one hook the `xgenerator` command calls.
@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from xgenerator.cli import explain
+from xgenerator.cli import explain, tune
 from xgenerator.cli.account import login, signup
 from xgenerator.cli.aliases import alias
 from xgenerator.cli.batch import predict_batch, report
@@ -57,3 +57,4 @@ def register(cli: typer.Typer) -> None:
     cli.add_typer(jobs_app, name="jobs")
     cli.add_typer(models_app, name="models")
     explain.register(cli, EXIT_CODES)  # cv and models importance
+    tune.register(cli, jobs_app, EXIT_CODES)  # tune and jobs trials

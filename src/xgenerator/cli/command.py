@@ -10,6 +10,7 @@ import functools
 import json
 import os
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec
 
@@ -34,6 +35,45 @@ EXIT_JOB, EXIT_USAGE, EXIT_API, EXIT_NOT_FOUND, EXIT_TIMEOUT = 1, 2, 3, 4, 5
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (for scripts)")]
 Timeout = Annotated[float | None, typer.Option(help="Give up waiting after this many seconds")]
 P = ParamSpec("P")
+
+
+class TaskType(StrEnum):
+    classification = "classification"
+    regression = "regression"
+    ranking = "ranking"
+    survival = "survival"
+
+
+# The options of a /train request, shared by `train`, `cv` and `tune` (declared once here).
+DatasetId = Annotated[str, typer.Option("--dataset", "-d", help="Dataset id")]
+Target = Annotated[str, typer.Option("--target", "-t", help="Column to predict")]
+ModelName = Annotated[str, typer.Option("--name", "-n", help="Model name")]
+Task = Annotated[TaskType, typer.Option(help="What to predict")]
+Rounds = Annotated[int, typer.Option(help="Boosting rounds")]
+Params = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", help="XGBoost parameter KEY=VALUE (repeatable)"),
+]
+Features = Annotated[str | None, typer.Option(help="Comma-separated features")]
+Exclude = Annotated[str | None, typer.Option(help="Comma-separated columns to skip")]
+EarlyStopping = Annotated[int | None, typer.Option(help="Stop after N flat rounds")]
+Wait = Annotated[bool, typer.Option("--wait", help="Follow until the job ends")]
+
+
+def param(text: str) -> tuple[str, Any]:
+    """One `--param KEY=VALUE`: the value as JSON when it parses, else as a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise typer.BadParameter(f"{text!r}: expected KEY=VALUE, e.g. max_depth=4")
+    try:
+        return key, json.loads(raw)
+    except ValueError:
+        return key, raw
+
+
+def names(text: str | None) -> list[str] | None:
+    """A comma-separated list of columns, or None when not given."""
+    return [n.strip() for n in text.split(",") if n.strip()] if text else None
 
 
 class NotLoggedIn(Exception):

@@ -8,11 +8,29 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
-from xgenerator.cli.command import Json, Timeout, guarded
+from xgenerator.cli.command import (
+    DatasetId,
+    EarlyStopping,
+    Exclude,
+    Features,
+    Json,
+    Params,
+    Rounds,
+    Target,
+    Task,
+    TaskType,
+    Timeout,
+    Wait,
+    guarded,
+    names,
+)
 from xgenerator.cli.command import connect as _client
 from xgenerator.cli.command import console as _console
+from xgenerator.cli.command import (
+    param as parse_param,
+)
 from xgenerator.cli.command import print_json as _print_json
-from xgenerator.cli.jobs import TaskType, _names, _param, _wait
+from xgenerator.cli.jobs import _wait
 from xgenerator.cli.models import models_app
 
 ImportanceTypes = ("gain", "total_gain", "weight", "cover", "total_cover", "shap")
@@ -20,23 +38,20 @@ ImportanceTypes = ("gain", "total_gain", "weight", "cover", "total_cover", "shap
 
 @guarded
 def cv(
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset id")],
-    target: Annotated[str, typer.Option("--target", "-t", help="Column to predict")],
+    dataset: DatasetId,
+    target: Target,
     name: Annotated[str, typer.Option("--name", "-n", help="Name of the refit model")],
     folds: Annotated[int, typer.Option(help="Number of folds (2-20)")] = 5,
     refit: Annotated[
         bool, typer.Option("--refit", help="Then train on every row for the best round")
     ] = False,
-    task: Annotated[TaskType, typer.Option(help="What to predict")] = TaskType.classification,
-    rounds: Annotated[int, typer.Option(help="Boosting rounds")] = 100,
-    param: Annotated[
-        list[str] | None,
-        typer.Option("--param", "-p", help="XGBoost parameter KEY=VALUE (repeatable)"),
-    ] = None,
-    features: Annotated[str | None, typer.Option(help="Comma-separated features")] = None,
-    exclude: Annotated[str | None, typer.Option(help="Comma-separated columns to skip")] = None,
-    early_stopping: Annotated[int | None, typer.Option(help="Stop after N flat rounds")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Follow until the job ends")] = False,
+    task: Task = TaskType.classification,
+    rounds: Rounds = 100,
+    param: Params = None,
+    features: Features = None,
+    exclude: Exclude = None,
+    early_stopping: EarlyStopping = None,
+    wait: Wait = False,
     timeout: Timeout = None,
     as_json: Json = False,
 ) -> None:
@@ -54,9 +69,9 @@ def cv(
             refit=refit,
             task_type=kind,
             num_boost_round=rounds,
-            xgb_params=dict(_param(p) for p in param or []),
-            features=_names(features),
-            exclude_features=_names(exclude),
+            xgb_params=dict(parse_param(p) for p in param or []),
+            features=names(features),
+            exclude_features=names(exclude),
             early_stopping_rounds=early_stopping,
         )
         if wait:

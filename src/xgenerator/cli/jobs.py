@@ -2,62 +2,49 @@
 
 from __future__ import annotations
 
-import json
-from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import typer
 
 from xgenerator.cli import render
 from xgenerator.cli.command import (
     EXIT_CODES,
+    DatasetId,
+    EarlyStopping,
+    Exclude,
+    Features,
     Json,
+    ModelName,
+    Params,
+    Rounds,
+    Target,
+    Task,
+    TaskType,
     Timeout,
+    Wait,
     connect,
     console,
     guarded,
+    names,
     print_json,
 )
+from xgenerator.cli.command import param as parse_param
 from xgenerator.client import Job
 
 jobs_app = typer.Typer(help=f"Follow and cancel jobs.\n\n{EXIT_CODES}", no_args_is_help=True)
 
 
-class TaskType(StrEnum):
-    classification = "classification"
-    regression = "regression"
-    ranking = "ranking"
-    survival = "survival"
-
-
-def _param(text: str) -> tuple[str, Any]:
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise typer.BadParameter(f"{text!r}: expected KEY=VALUE, e.g. max_depth=4")
-    try:
-        return key, json.loads(raw)
-    except ValueError:
-        return key, raw
-
-
-def _names(text: str | None) -> list[str] | None:
-    return [n.strip() for n in text.split(",") if n.strip()] if text else None
-
-
 @guarded
 def train(
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset id")],
-    target: Annotated[str, typer.Option("--target", "-t", help="Column to predict")],
-    name: Annotated[str, typer.Option("--name", "-n", help="Model name")],
-    task: Annotated[TaskType, typer.Option(help="What to predict")] = TaskType.classification,
-    rounds: Annotated[int, typer.Option(help="Boosting rounds")] = 100,
-    param: Annotated[
-        list[str] | None,
-        typer.Option("--param", "-p", help="XGBoost parameter KEY=VALUE (repeatable)"),
-    ] = None,
-    features: Annotated[str | None, typer.Option(help="Comma-separated features")] = None,
-    exclude: Annotated[str | None, typer.Option(help="Comma-separated columns to skip")] = None,
-    early_stopping: Annotated[int | None, typer.Option(help="Stop after N flat rounds")] = None,
+    dataset: DatasetId,
+    target: Target,
+    name: ModelName,
+    task: Task = TaskType.classification,
+    rounds: Rounds = 100,
+    param: Params = None,
+    features: Features = None,
+    exclude: Exclude = None,
+    early_stopping: EarlyStopping = None,
     test_size: Annotated[float, typer.Option(help="Held-out fraction")] = 0.2,
     weight_column: Annotated[str | None, typer.Option(help="Sample weight column")] = None,
     group_column: Annotated[str | None, typer.Option(help="Ranking: query id column")] = None,
@@ -65,7 +52,7 @@ def train(
         str | None, typer.Option(help="Survival: 1 observed, 0 censored")
     ] = None,
     rank_k: Annotated[int | None, typer.Option(help="Ranking: k of ndcg@k, map@k")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Follow until the job ends")] = False,
+    wait: Wait = False,
     timeout: Timeout = None,
     as_json: Json = False,
 ) -> None:
@@ -74,7 +61,7 @@ def train(
     Quantiles and constraints are XGBoost parameters, values in JSON:
     -p objective=reg:quantileerror -p 'quantile_alpha=[0.1,0.5,0.9]'
     -p 'monotone_constraints={"age": 1}'"""
-    params = dict(_param(p) for p in param or [])
+    params = dict(parse_param(p) for p in param or [])
     with connect() as client:
         kind: Literal["classification", "regression", "ranking", "survival"] = task.value
         job = client.train(
@@ -84,8 +71,8 @@ def train(
             task_type=kind,
             num_boost_round=rounds,
             xgb_params=params,
-            features=_names(features),
-            exclude_features=_names(exclude),
+            features=names(features),
+            exclude_features=names(exclude),
             early_stopping_rounds=early_stopping,
             test_size=test_size,
             weight_column=weight_column,

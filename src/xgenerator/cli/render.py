@@ -141,3 +141,30 @@ def predictions(
     console.print(table)
     if len(predicted) > PREVIEW_ROWS:
         console.print(f"… {len(predicted) - PREVIEW_ROWS} more rows; use --output or --json")
+
+
+def trials(board: dict[str, Any], limit: int | None = None) -> Table:
+    """A search's leaderboard (`GET /jobs/{id}/trials`): best first, one row per trial."""
+    counts = ", ".join(f"{v} {k}" for k, v in board.get("counts", {}).items() if v)
+    best = board.get("best")
+    best_text = f"; best {_number(best['value'])} (trial {best['number']})" if best else ""
+    table = Table(
+        "#",
+        "status",
+        "params",
+        board["metric"],
+        "rounds",
+        title=f"Search {board['job_id']}: {board['status']}",
+        caption=f"{board['direction']} {board['metric']}; {counts or 'no trials yet'}{best_text}",
+    )
+    rows = board["trials"] if limit is None else board["trials"][:limit]
+    for t in rows:
+        status = _status(t["status"]) if t["state"] != "pruned" else "[dim]pruned[/]"
+        if t["state"] == "pruned" and t.get("pruned_at_round"):
+            status += f" @{t['pruned_at_round']}"
+        params = ", ".join(f"{k}={_number(v)}" for k, v in t["params"].items())
+        value = "" if t["value"] is None else _number(t["value"])
+        table.add_row(str(t["number"]), status, params, value, str(t["rounds"]))
+    if limit is not None and len(board["trials"]) > limit:
+        table.add_row("…", f"{len(board['trials']) - limit} more", "", "", "")
+    return table

@@ -150,7 +150,10 @@ class Job:
             except errors.StreamUnavailable:
                 self.polled = True
                 self._poll(deadline, poll_interval, display)
-        info = self.refresh()
+        return self._succeeded(self.refresh())
+
+    def _succeeded(self, info: JobInfo) -> JobInfo:
+        """A final state, if it is a success; else JobFailed or JobCancelled."""
         if info.status == "failed":
             error = info.error
             why = f"{error.error_type}: {error.message}" if error else "no error recorded"
@@ -158,6 +161,27 @@ class Job:
         if info.status == "cancelled":
             raise errors.JobCancelled(f"job {self.id} was cancelled", info)
         return info
+
+    def trials(self) -> dict[str, Any]:
+        """A search's leaderboard (`Client.trials`)."""
+        return self.client.trials(self.id)
+
+    def follow_trials(
+        self, timeout: float | None = None, interval: float = POLL_INTERVAL_S
+    ) -> Iterator[dict[str, Any]]:
+        """A search's leaderboard every `interval` seconds until the search ends, the last
+        one read after it ended; then, as `wait`, JobFailed or JobCancelled (the search's
+        final state in `.job`), and WaitTimeout after `timeout` seconds (the search goes on)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            info = self.refresh()
+            yield self.trials()  # read after the status: a final status gets a final board
+            if info.is_final:
+                break
+            if deadline is not None and time.monotonic() + interval > deadline:
+                raise errors.WaitTimeout(f"search {self.id} still {info.status} after {timeout:g}s")
+            time.sleep(interval)
+        self._succeeded(info)
 
     def _poll(self, deadline: float | None, interval: float, display: JobProgress | None) -> None:
         while not self.refresh().is_final:

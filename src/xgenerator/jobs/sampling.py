@@ -36,6 +36,8 @@ STRATEGIES = ("tpe", "random", "grid")
 MAX_GRID_POINTS = 10_000
 # Metrics where bigger is better (the default direction of a metric named after them).
 MAXIMIZED = ("auc", "aucpr", "ndcg", "map", "pre", "cox-nloglik-neg")
+# A cross-validated trial's history names each metric's fold mean and standard deviation so.
+CV_MEAN, CV_STD = "-mean", "-std"
 
 
 def default_direction(metric: str) -> str:
@@ -154,10 +156,11 @@ class TrialRecord:
 
 
 def curve(history: list[dict[str, Any]], metric: str) -> dict[int, float]:
-    """The trial's metric per round, from its history (rounds without it are left out)."""
+    """The trial's metric per round, from its history (rounds without it are left out); a
+    cross-validated trial's fold mean (`<metric>-mean`)."""
     out: dict[int, float] = {}
     for row in history or []:
-        value = row.get(metric)
+        value = row.get(metric, row.get(metric + CV_MEAN))
         if isinstance(value, int | float) and math.isfinite(value):
             out[int(row["round"])] = float(value)
     return out

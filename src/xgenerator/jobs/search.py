@@ -11,6 +11,11 @@ from the reconciler's sweep, which covers a process that died between the two.
 A trial is pruned when the median pruner, rebuilt from the trials' histories, finds its
 validation metric worse than the median of finished trials at the same round: it stops with
 `TrialPruned` and ends `cancelled`, with a `pruned` event and `result.pruned = true`.
+
+With `cv_folds`, trials are `cv` jobs (see `jobs/kinds/tune.py`): their history holds each
+metric's fold mean and standard deviation per round, and the search reads the mean
+(`validation-logloss` is read as `validation-logloss-mean`), for pruning as for scoring. A
+cross-validated trial's score is the mean at the round its refit model was trained for.
 """
 
 from __future__ import annotations
@@ -28,7 +33,16 @@ from sqlalchemy.orm import Session
 
 from xgenerator.context import Context
 from xgenerator.db.tables import Job, utcnow
-from xgenerator.jobs import finished, kinds, publish, quota, repository, sampling, state
+from xgenerator.jobs import (
+    finished,
+    kinds,
+    publish,
+    quota,
+    repository,
+    sampling,
+    service,
+    state,
+)
 from xgenerator.jobs.kinds.train_request import queue_for
 from xgenerator.jobs.runtime import TrialPruned
 from xgenerator.jobs.status import ACTIVE, JobStatus
@@ -39,28 +53,34 @@ log = logging.getLogger(__name__)
 
 def submit(
     context: Context, user_id: str, request: dict[str, Any], idempotency_key: str | None = None
-) -> tuple[Job, bool]:
+) -> service.Submission:
     """Record the search (`running` at once: it holds no worker) and start its first trials;
-    with whether it was created (False: the Idempotency-Key's first search, replayed).
-    Its `max_parallel` trials count against the user's active-job quota; the search does not."""
-    from xgenerator.jobs import service
-
+    `created` False: the Idempotency-Key's first search, replayed. Its `max_parallel` trials
+    count against the user's active-job quota; the search does not."""
     digest = service.request_hash(request) if idempotency_key else None
     if idempotency_key:
         existing = service.replay(context, user_id, idempotency_key, digest)
         if existing is not None:
-            return existing, False
+            return service.Submission(existing, created=False)
     try:
         job = _record_search(context, user_id, request, idempotency_key, digest)
     except IntegrityError:
         existing = service.replay(context, user_id, idempotency_key or "", digest)
         if existing is None:
             raise
-        return existing, False
+        return service.Submission(existing, created=False)
     context.metrics.submitted(job.job_type)
     schedule(context, job.id)
     with context.db.session() as session:
-        return repository.get_owned(session, user_id, job.id), True
+        job = repository.get_owned(session, user_id, job.id)
+        started = len(trials(session, job.id))  # some may be running already
+    cfg = job.config["search"]
+    kind = "cv" if cfg.get("cv_folds") else "train"
+    message = (
+        f"search running: {started} of up to {cfg['max_trials']} trials submitted as {kind} jobs "
+        f"({cfg['max_parallel']} at a time); follow GET /jobs/{job.id}/trials"
+    )
+    return service.Submission(job, created=True, message=message)
 
 
 def _record_search(
@@ -198,7 +218,7 @@ def _new_trial(context: Context, session: Session, search: Job, existing: list[J
     )
     child = Job(
         user_id=search.user_id,
-        job_type="train",
+        job_type="cv" if cfg.get("cv_folds") else "train",
         queue=queue_for(checked),
         model_name=search.model_name,
         dataset_id=search.dataset_id,
@@ -226,11 +246,16 @@ def _prune_config(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def _metric(cfg: dict[str, Any], children: list[Job]) -> tuple[str, str]:
     """The search's metric (as asked, else the last validation metric of the first trial
-    with a history, XGBoost's early-stopping metric) and direction."""
+    with a history, XGBoost's early-stopping metric) and direction. A cross-validated
+    trial's `validation-<m>-mean` and `-std` name the metric `validation-<m>`."""
     metric = cfg.get("metric")
     if metric is None:
         for child in children:
-            names = [k for k in (child.history or [{}])[-1] if k.startswith("validation-")]
+            names = [
+                k.removesuffix(sampling.CV_MEAN)
+                for k in (child.history or [{}])[-1]
+                if k.startswith("validation-") and not k.endswith(sampling.CV_STD)
+            ]
             if names:
                 metric = names[-1]
                 break
@@ -242,7 +267,10 @@ def _record(child: Job, metric: str, direction: str) -> sampling.TrialRecord:
     status = JobStatus(child.status)
     curve = sampling.curve(child.history, metric)
     value = None
-    if status is JobStatus.SUCCEEDED:
+    if status is JobStatus.SUCCEEDED and child.job_type == "cv":
+        # the mean at the round the trial's model was refit for
+        value = curve.get(int((child.result or {}).get("best_round") or 0))
+    elif status is JobStatus.SUCCEEDED:
         early = bool(child.config.get("early_stopping_rounds"))
         value = sampling.trial_value(child.history, metric, direction, early)
     if status in ACTIVE:
@@ -337,8 +365,6 @@ def _entry(row: _Row) -> dict[str, Any]:
 def cancel(context: Context, search: Job) -> int:
     """Cancel the search and every active trial (queued ones at once, running ones within a
     round, through their cancel flag); returns how many trials were asked to stop."""
-    from xgenerator.jobs import service
-
     with context.db.session() as session:
         session.execute(
             update(Job)

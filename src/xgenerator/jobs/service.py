@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 class Submission:
     job: Job
     created: bool  # False: an Idempotency-Key replayed the job created the first time
+    # what happened, for the 202 answer (a search starts running at once, its trials queue)
+    message: str = "job queued"
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,6 @@ from xgenerator.api.schemas.tune import Leaderboard, TuneRequest
 from xgenerator.api.submission import REPLAY, IdempotencyKey, accepted
 from xgenerator.errors import InvalidInput
 from xgenerator.jobs import repository, search, service
-from xgenerator.jobs.service import Submission
 from xgenerator.jobs.status import JobStatus
 
 router = APIRouter(tags=["jobs"])
@@ -75,10 +74,11 @@ def tune(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> JobAccepted:
-    """A hyper-parameter search: a `tune` job whose trials are `train` jobs (listed in /jobs
-    with `parent_job_id`); its result is the best trial's model. See `GET /jobs/{id}/trials`."""
-    job, created = search.submit(context, user.id, body.model_dump(), idempotency_key)
-    return accepted(response, Submission(job, created=created))
+    """A hyper-parameter search: a `tune` job, running at once, whose trials are `train` jobs
+    (`cv` with `cv_folds`; listed in /jobs with `parent_job_id`); its result is the best
+    trial's model. See `GET /jobs/{id}/trials`."""
+    submission = search.submit(context, user.id, body.model_dump(), idempotency_key)
+    return accepted(response, submission)
 
 
 @router.get("/jobs/{job_id}/trials", response_model=Leaderboard)

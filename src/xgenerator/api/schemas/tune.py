@@ -44,7 +44,14 @@ class TuneRequest(TrainRequest):
     timeout_s: float | None = Field(
         default=None, gt=0, description="No trial starts after this; running ones finish"
     )
-    cv_folds: int | None = Field(default=None, description="Not supported yet (a 422)")
+    cv_folds: int | None = Field(
+        default=None,
+        ge=2,
+        le=20,
+        description="Score each trial by k-fold cross-validation (its mean validation metric "
+        "at its best round); each finished trial's model is then trained on every row for "
+        "that many rounds, so the search's model is the best params on the full data",
+    )
     seed: int = Field(default=0, ge=0, description="The sampler's seed")
     prune: bool = Field(default=True, description="Stop trials below the median early")
     prune_warmup_rounds: int = Field(
@@ -59,7 +66,10 @@ class Trial(Response):
     status: str
     state: str = Field(description="The status, or `pruned` for a trial the pruner stopped")
     params: dict[str, Any]
-    value: float | None = Field(description="The metric of a succeeded trial")
+    value: float | None = Field(
+        description="The metric of a succeeded trial (with cv_folds: the fold mean at the "
+        "trial's best round)"
+    )
     rounds: int
     model_id: str | None
     pruned_at_round: int | None

@@ -6,10 +6,14 @@ progress and history as they come, and a cancel is noticed within a round, as in
 With `refit`, a model is then trained on every row for the best round's count and
 registered like a training job's (its `metrics` are the best round's cross-validation means
 and standard deviations). A retried attempt starts over: cross-validation has no checkpoint.
+
+A search's trial (`tune` with `cv_folds`) is such a job with `refit`; its search's pruner
+reads the fold means of every round and may stop it before the refit (`jobs/search.py`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +40,8 @@ CV_SHARE = 80.0
 class _Hooks:
     runtime: Runtime
     share: float
+    # a search's trial: asked after every round whether to stop (raises TrialPruned)
+    pruner: Callable[[int, list[dict[str, Any]]], None] | None = None
 
     def on_round(self, round: int, total: int, metrics: dict[str, float]) -> None:
         self.runtime.progress(
@@ -45,6 +51,8 @@ class _Hooks:
             percent=round / total * self.share,
             message=f"cross-validation round {round}/{total}",
         )
+        if self.pruner is not None:
+            self.pruner(round, self.runtime.history)
 
     def checkpoint(self, booster: Any, round: int) -> None:  # pragma: no cover - unused
         return None
@@ -101,8 +109,12 @@ class CVKind:
         memory.check_fits(context.settings, dataset.row_count, len(columns), False)
         frame = datasets.load_frame(context.store, dataset, columns=columns)
         groups = frame[group_column].to_numpy() if group_column else None
-        share = CV_SHARE if cfg["refit"] else 100.0
-        result = cross_validate(frame, spec, cfg["folds"], _Hooks(runtime, share), groups=groups)
+        hooks = _Hooks(runtime, CV_SHARE if cfg["refit"] else 100.0)
+        if job.parent_job_id is not None and "trial" in cfg:
+            from xgenerator.jobs.search import TrialPruning
+
+            hooks.pruner = TrialPruning(context, job)
+        result = cross_validate(frame, spec, cfg["folds"], hooks, groups=groups)
         # early stopping ran a few rounds past the best: the model's history ends at the best
         runtime.restore_history(result.history)
         summary = _summary(result)

@@ -4,6 +4,12 @@ A search is a parent job that never runs on a worker: it is `running` from its s
 with no worker and no lease (the reconciler leaves it alone), while its trials, ordinary
 `train` jobs with `parent_job_id`, go through the queue, claim, lease, cancel and retry
 machinery. Each trial's end schedules the next ones; the last one's end finishes the search.
+
+With `cv_folds`, each trial is a `cv` job with `refit` instead: it is scored by the mean
+validation metric of k-fold cross-validation at its best round, and its model is then trained
+on every row for that many rounds (as H2O's grid search does with `nfolds`). The search's
+model, the best trial's, is therefore trained on the full data with the best params; the
+refit costs one more full-data training per finished trial (a pruned one stops before it).
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ from xgenerator.db.tables import Job
 from xgenerator.errors import InvalidInput
 from xgenerator.jobs import sampling
 from xgenerator.jobs.kinds import Outcome, register
+from xgenerator.jobs.kinds.cv import CVKind
 from xgenerator.jobs.kinds.train import TrainKind
 from xgenerator.jobs.queues import Queue
 from xgenerator.jobs.runtime import Runtime
+from xgenerator.ml.cv import MAX_FOLDS, MIN_FOLDS
 from xgenerator.settings import Settings
 
 SEARCH_FIELDS = (
@@ -45,12 +53,8 @@ class TuneKind:
     def prepare(
         self, session: Session, settings: Settings, user_id: str, request: dict[str, Any]
     ) -> Job:
-        """The training checks on the request less the search's fields, then the search's."""
-        if request.get("cv_folds"):
-            raise InvalidInput(
-                "cv_folds is not supported yet: trials are scored on a validation split",
-                {"cv_folds": request["cv_folds"]},
-            )
+        """The training checks on the request less the search's fields (the cross-validation
+        checks with `cv_folds`), then the search's."""
         if request.get("distributed"):
             raise InvalidInput(
                 "a search's trials train on single workers (they are pruned round by round); "
@@ -59,7 +63,22 @@ class TuneKind:
             )
         train_request = {k: v for k, v in request.items() if k not in SEARCH_FIELDS}
         train_request["distributed"] = False  # whatever the dataset's size
-        base = TrainKind().prepare(session, settings, user_id, train_request)
+        cv_folds = request.get("cv_folds")
+        notes: list[str] = []
+        if cv_folds is None:
+            base = TrainKind().prepare(session, settings, user_id, train_request)
+        else:
+            if not MIN_FOLDS <= int(cv_folds) <= MAX_FOLDS:
+                raise InvalidInput(
+                    f"cv_folds must be in [{MIN_FOLDS}, {MAX_FOLDS}]", {"cv_folds": cv_folds}
+                )
+            cv_request = {**train_request, "folds": int(cv_folds), "refit": True}
+            base = CVKind().prepare(session, settings, user_id, cv_request)
+            notes.append(
+                f"trials are scored by {cv_folds}-fold cross-validation (the mean validation "
+                "metric at each trial's best round), so test_size is not used; each finished "
+                "trial's model is then trained on every row for that many rounds"
+            )
         cfg = base.config
         strategy = request.get("strategy") or "tpe"
         if strategy not in sampling.STRATEGIES:
@@ -76,7 +95,6 @@ class TuneKind:
         max_trials = int(request.get("max_trials") or 20)
         if not 1 <= max_trials <= MAX_TRIALS:
             raise InvalidInput(f"max_trials must be in [1, {MAX_TRIALS}]", None)
-        notes: list[str] = []
         if strategy == "grid":
             points = len(sampling.grid_points(dists, sampling.MAX_GRID_POINTS))
             if points < max_trials:
@@ -102,6 +120,7 @@ class TuneKind:
             "max_trials": max_trials,
             "max_parallel": max_parallel,
             "timeout_s": request.get("timeout_s"),
+            "cv_folds": None if cv_folds is None else int(cv_folds),
             "seed": int(request.get("seed") or 0),
             "prune": bool(request.get("prune", True)),
             "prune_warmup_rounds": int(request.get("prune_warmup_rounds") or 5),

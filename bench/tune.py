@@ -1,0 +1,130 @@
+"""Hyper-parameter search (issue 19): a search through the service vs the same trainings run
+back to back by a bare script, and the same search with pruning vs without.
+
+The search runs one trial at a time (`max_parallel` 1, each trial on the worker's two
+threads), so its baseline is a plain loop: `bench.bare_tune` trains the very params the
+trials were sampled (read back from `GET /jobs/{id}/trials`) one after the other, as
+`bench.bare_train` trains. The service's time runs from sending `POST /tune` to the search's
+`completed_at`, learnt through LISTEN/NOTIFY (no polling to steal the worker's CPU): it
+includes every gap between a trial's end and the next trial's start (scheduling, publish,
+claim) and what each trial adds to a bare training (a model file, its SHAP summary, a
+version). The random sampler's params depend only on the seed and the trial's number, so the
+pruned search trains the same params as the unpruned one: the time saved and the best metric
+kept are the pruner's alone.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from bench import bare_tune
+from bench.common import Bench, Stack, headers, log
+from bench.data import classification_frame
+from bench.report import Row, Target, seconds
+from bench.training import seed_dataset, train_body
+
+NAME = "tune"
+SPACE = {
+    # a low learning rate barely leaves the prior in these rounds: the pruner's losers
+    "eta": {"type": "float", "low": 0.002, "high": 0.5, "log": True},
+    "max_depth": {"type": "int", "low": 3, "high": 8},
+}
+
+
+def expected(quick: bool) -> list[str]:
+    return ["search vs the same trainings back to back", "search with pruning vs without"]
+
+
+def search(
+    stack: Stack, user: dict[str, str], body: dict[str, Any]
+) -> tuple[float, dict[str, Any]]:
+    """Seconds from `POST /tune` to the search's commit as ended, and its leaderboard."""
+    sent = time.time()
+    response = stack.http.post("/tune", headers=headers(user), json=body)
+    if response.status_code != 202:
+        raise RuntimeError(f"POST /tune answered {response.status_code}: {response.text}")
+    job_id = response.json()["job_id"]
+    status = stack.final_jobs.wait({job_id}, timeout=3600)[job_id]
+    job = stack.http.get(f"/jobs/{job_id}", headers=headers(user)).json()
+    if status != "succeeded":
+        raise RuntimeError(f"search ended {status}: {job.get('error')}")
+    board: dict[str, Any] = stack.http.get(f"/jobs/{job_id}/trials", headers=headers(user)).json()
+    running = 0.0
+    for trial in board["trials"]:
+        row = stack.http.get(f"/jobs/{trial['job_id']}", headers=headers(user)).json()
+        running += _epoch(row["completed_at"]) - _epoch(row["started_at"])
+    board["running_s"] = running  # what the trials themselves took, claim to commit
+    return _epoch(job["completed_at"]) - sent, board
+
+
+def _signed(value: float) -> str:
+    return ("-" if value < 0 else "") + seconds(abs(value))
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+def run(bench: Bench) -> list[Row]:
+    cfg = bench.config
+    stack = bench.stack("postgresql", workers=1)
+    user = stack.create_user()
+    log(f"tune: seeding {cfg.tune_rows:,} rows")
+    dataset_id, parquet = seed_dataset(stack, user, classification_frame(cfg.tune_rows), "tune")
+    body = {
+        **train_body(dataset_id, cfg.tune_rounds),
+        "model_name": "bench-tune",
+        "search_space": SPACE,
+        "max_trials": cfg.tune_trials,
+        "max_parallel": 1,
+        "strategy": "random",
+        "seed": 7,
+        "prune_warmup_rounds": max(cfg.tune_rounds // 5, 1),
+    }
+    plain_s, plain = search(stack, user, {**body, "prune": False})
+    log(f"tune: {cfg.tune_trials}-trial search without pruning {seconds(plain_s)}")
+    sampled = sorted(plain["trials"], key=lambda t: t["number"])
+    # in this process: the clock starts after the imports either way, and a subprocess's
+    # imports would cost the quick run seconds
+    bare = bare_tune.run(parquet, cfg.tune_rounds, [t["params"] for t in sampled])
+    log(f"tune: the same trainings back to back {seconds(bare['seconds'])}")
+    pruned_s, pruned = search(stack, user, {**body, "prune": True})
+    log(f"tune: the same search with pruning {seconds(pruned_s)}")
+    same_params = [t["params"] for t in sorted(pruned["trials"], key=lambda t: t["number"])] == [
+        t["params"] for t in sampled
+    ]
+    size = (
+        f"{cfg.tune_trials} trials, one at a time, of {cfg.tune_rows:,} rows × 30 features, "
+        f"{cfg.tune_rounds} rounds"
+    )
+    n = cfg.tune_trials
+    per_trial = (plain_s - bare["seconds"]) / n
+    best_plain, best_pruned = plain["best"]["value"], pruned["best"]["value"]
+    saved = plain_s - pruned_s
+    return [
+        Row(
+            NAME,
+            "search vs the same trainings back to back",
+            seconds(plain_s),
+            seconds(bare["seconds"]),
+            plain_s / bare["seconds"],
+            Target("<=", 1.10),
+            f"{size}; {_signed(per_trial)} more per trial: the trials' own runs (claim to "
+            f"commit) {_signed((plain['running_s'] - bare['seconds']) / n)}, the gaps "
+            f"between them {_signed((plain_s - plain['running_s']) / n)}",
+        ),
+        Row(
+            NAME,
+            "search with pruning vs without",
+            seconds(pruned_s),
+            seconds(plain_s),
+            pruned_s / plain_s,
+            None,
+            f"{pruned['counts']['pruned']} of {cfg.tune_trials} trials pruned, "
+            f"{seconds(abs(saved))} {'saved' if saved >= 0 else 'lost'}; best {plain['metric']} "
+            f"{best_pruned:.5f} with pruning, {best_plain:.5f} without"
+            f"{'' if same_params else '; the params differed (not expected)'}",
+        ),
+    ]
