@@ -95,7 +95,7 @@ class CVKind:
         share = CV_SHARE if cfg["refit"] else 100.0
         result = cross_validate(frame, spec, cfg["folds"], _Hooks(runtime, share), groups=groups)
         # early stopping ran a few rounds past the best: the model's history ends at the best
-        runtime.restore_history(result.history)
+        runtime.replace_history(result.history)
         summary = _summary(result)
         report_screening(runtime, result)
         if not cfg["refit"]:

@@ -155,14 +155,14 @@ class TrainKind:
                 encoding = Encoding(parent_bundle.features, parent_bundle.labels, [])
             else:
                 encoding = fresh_encoding(frame, spec)
-            runtime.restore_history(job.history[:done])
-            runtime.event("resumed", f"resumed from the checkpoint at round {done}")
+            earlier = runtime.resume_history(done, bool(spec.early_stopping_rounds))
             return InitModel(
                 booster=booster,
                 features=encoding.features,
                 labels=encoding.labels,
                 rounds_done=done,
                 excluded=encoding.excluded,
+                history=earlier,
             )
         if parent_bundle is not None:
             return InitModel(
