@@ -174,9 +174,7 @@ class JobRound(Base):
 
     __tablename__ = "job_rounds"
 
-    job_id: Mapped[str] = mapped_column(
-        ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
-    )
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     round: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     metrics: Mapped[dict[str, Any]]
 

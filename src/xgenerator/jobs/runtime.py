@@ -238,10 +238,13 @@ class Runtime:
         """The last write (the job's end) stored `unstored_rounds`."""
         self._stored = len(self._history)
 
-    def resume_history(self, done: int, early_stopping: bool) -> list[dict[str, Any]]:
+    def resume_history(
+        self, done: int, early_stopping: bool, inexact: str | None = None
+    ) -> list[dict[str, Any]]:
         """Carry the rounds an earlier attempt stored up to its checkpoint at round `done`
         (the rows it wrote after it are replaced as this attempt replays those rounds), and
-        say so in a `resumed` event. Returns them: early stopping resumes from them.
+        say so in a `resumed` event (with `inexact`: why the model will not be the one an
+        uninterrupted run makes). Returns them: early stopping resumes from them.
 
         Rows are stored before each checkpoint, so all `done` are there; a job checkpointed
         by an older version may miss some, and then early stopping restarts at the
@@ -255,6 +258,8 @@ class Runtime:
             message += (
                 f"; early stopping restarts there ({len(earlier)} of its {done} rounds are stored)"
             )
+        if inexact:
+            message += f"; not the same model as an uninterrupted run: {inexact}"
         self.event("resumed", message)
         return list(earlier)
 

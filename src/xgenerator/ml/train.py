@@ -236,6 +236,22 @@ def samples(params: dict[str, object]) -> bool:
     return any(float(params.get(name, 1.0)) < 1.0 for name in _SAMPLING)  # type: ignore[arg-type]
 
 
+# What a resume cannot reproduce, and says so.
+APPROX_SAMPLING_RESUME = (
+    "tree_method approx with row or column sampling: the rounds after the checkpoint sample "
+    "other rows than an uninterrupted run would (XGBoost's approx updater keeps state across "
+    "rounds that no checkpoint holds), so the model differs from it as another seed would"
+)
+
+
+def inexact_resume(params: dict[str, object]) -> str | None:
+    """Why a job with these parameters, resumed from a checkpoint, would not be the job that
+    never stopped; None when it is (every other configuration, tested)."""
+    if params.get("tree_method") == "approx" and samples(params):
+        return APPROX_SAMPLING_RESUME
+    return None
+
+
 class RoundSeeds(xgb.callback.TrainingCallback):
     """Round k boosts with seed `seed + k` (k counts every round in the model), so a job
     resumed from its checkpoint draws the same rows and columns as one that never stopped.

@@ -29,7 +29,7 @@ from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.prepare import Encoding, fresh_encoding
 from xgenerator.ml.prepare import role_columns as spec_roles
 from xgenerator.ml.selection import Excluded
-from xgenerator.ml.train import InitModel, TrainResult, TrainSpec, train
+from xgenerator.ml.train import InitModel, TrainResult, TrainSpec, inexact_resume, train
 from xgenerator.models import versions
 from xgenerator.models.repository import get_owned as get_model
 from xgenerator.models.repository import load_bundle
@@ -155,7 +155,9 @@ class TrainKind:
                 encoding = Encoding(parent_bundle.features, parent_bundle.labels, [])
             else:
                 encoding = fresh_encoding(frame, spec)
-            earlier = runtime.resume_history(done, bool(spec.early_stopping_rounds))
+            earlier = runtime.resume_history(
+                done, bool(spec.early_stopping_rounds), inexact_resume(spec.params)
+            )
             return InitModel(
                 booster=booster,
                 features=encoding.features,

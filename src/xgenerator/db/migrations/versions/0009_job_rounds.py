@@ -54,9 +54,7 @@ def downgrade() -> None:
     for job_id, number, metrics in connection.execute(query.order_by("job_id", "round")):
         by_job.setdefault(job_id, []).append({"round": number, **metrics})
     for job_id, history in by_job.items():
-        connection.execute(
-            _jobs.update().where(_jobs.c.id == job_id).values(history=history)
-        )
+        connection.execute(_jobs.update().where(_jobs.c.id == job_id).values(history=history))
     connection.execute(_jobs.update().where(_jobs.c.history.is_(None)).values(history=[]))
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.alter_column("history", existing_type=sa.JSON(), nullable=False)
