@@ -27,6 +27,7 @@ BENCHMARKS = (
     "prediction",
     "submission",
     "listing",
+    "history",
     "explain",
     "serving",
 )
