@@ -36,29 +36,34 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("job_id", "round"),
     )
+    # Read first, write after the column is gone: on SQLite the batch operation re-creates
+    # `jobs`, and dropping the old table cascades to rows that refer to it.
     connection = op.get_bind()
-    for job_id, history in connection.execute(sa.select(_jobs.c.id, _jobs.c.history)):
-        rows = _rows(job_id, history)
-        if rows:
-            connection.execute(_rounds.insert(), rows)
+    rows = [
+        row
+        for job_id, history in connection.execute(sa.select(_jobs.c.id, _jobs.c.history))
+        for row in _rows(job_id, history)
+    ]
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.drop_column("history")
+    if rows:
+        connection.execute(_rounds.insert(), rows)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("jobs", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("history", sa.JSON(), nullable=True))
     connection = op.get_bind()
     by_job: dict[str, list[dict[str, Any]]] = {}
     query = sa.select(_rounds.c.job_id, _rounds.c.round, _rounds.c.metrics)
     for job_id, number, metrics in connection.execute(query.order_by("job_id", "round")):
         by_job.setdefault(job_id, []).append({"round": number, **metrics})
+    op.drop_table("job_rounds")  # before `jobs` is re-created (SQLite), which would cascade
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("history", sa.JSON(), nullable=True))
     for job_id, history in by_job.items():
         connection.execute(_jobs.update().where(_jobs.c.id == job_id).values(history=history))
     connection.execute(_jobs.update().where(_jobs.c.history.is_(None)).values(history=[]))
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.alter_column("history", existing_type=sa.JSON(), nullable=False)
-    op.drop_table("job_rounds")
 
 
 def _rows(job_id: str, history: Any) -> list[dict[str, Any]]:
