@@ -4,6 +4,7 @@ the models that existed before versions did."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -104,7 +105,9 @@ def test_job_histories_become_one_row_per_round_and_back(database_url: str) -> N
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             command.downgrade(config, "0008")
-            back = dict(connection.execute(text("SELECT id, history FROM jobs")).all())
+            back: dict[str, Any] = dict(
+                connection.execute(text("SELECT id, history FROM jobs")).all()
+            )
             command.upgrade(config, "head")
         lists = {k: v if isinstance(v, list) else json.loads(v) for k, v in back.items()}
         assert lists == {"j1": [history[0], history[2], history[3]], "j2": []}
