@@ -28,6 +28,7 @@ BENCHMARKS = (
     "prediction",
     "submission",
     "listing",
+    "history",
     "explain",
     "serving",
 )

@@ -18,6 +18,7 @@ from xgenerator.client.sse import StreamMessage, messages
 from xgenerator.context import Context
 from xgenerator.db.tables import Job
 from xgenerator.jobs import repository
+from xgenerator.jobs import rounds as job_rounds
 from xgenerator.jobs.status import JobStatus
 from xgenerator.jobs.stream import downsample
 from xgenerator.settings import Settings
@@ -56,17 +57,15 @@ def drive(
             session, job_id, attempt, 60, progress={"percent": 0, "message": "loading data"}
         )
     time.sleep(loading)
-    history = []
     for r in range(1, rounds + 1):
-        history.append(point(r))
         time.sleep(pause)
         with context.db.session() as session:
+            job_rounds.write(session, job_id, [point(r)])  # appended with the progress
             repository.heartbeat(
                 session,
                 job_id,
                 attempt,
                 60,
-                history=list(history),
                 progress={
                     "percent": r / rounds * 100,
                     "round": r,

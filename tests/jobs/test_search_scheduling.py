@@ -169,16 +169,16 @@ def test_a_cross_validated_trial_is_read_by_its_fold_means() -> None:
         for r, mean in means.items()
     ]
     trial = Job(
+        id="trial0",
         job_type="cv",
         status=JobStatus.SUCCEEDED,
-        history=history,
         result={"best_round": 2},
         config={"trial": {"number": 0, "params": {"eta": 0.1}}},
     )
     cfg = {"metric": None, "direction": None}
-    metric, direction = search._metric(cfg, [trial])
+    metric, direction = search._metric(cfg, [trial], {"trial0": history})
     assert (metric, direction) == ("validation-logloss", "minimize")  # not the `-std` key
-    record = search._record(trial, metric, direction)
+    record = search._record(trial, history, metric, direction)
     # the pruner's curve is the fold means; the score, the mean at the round refit for
     assert record.intermediate == means
     assert record.value == 0.4 and record.state is TrialState.COMPLETE

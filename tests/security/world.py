@@ -22,6 +22,7 @@ from sqlalchemy import MetaData, select
 from tests.support import auth, classification_frame, create_user, upload
 from xgenerator.context import Context
 from xgenerator.db.tables import Job, JobArtifact, JobEvent, Model, new_id
+from xgenerator.jobs import rounds
 from xgenerator.ml import bundle
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.train import TrainSpec, train
@@ -46,6 +47,7 @@ class World:
 def _job(context: Context, user_id: str, job_type: str, queue: str, **fields: Any) -> Job:
     """A finished job row with its events, as a worker would have left it."""
     done = datetime.now(UTC) - timedelta(minutes=5)
+    history = fields.pop("history", [])
     values: dict[str, Any] = {
         "status": "succeeded",
         "config": {},
@@ -61,6 +63,7 @@ def _job(context: Context, user_id: str, job_type: str, queue: str, **fields: An
     with context.db.session() as session:
         session.add(job)
         session.flush()
+        rounds.write(session, job.id, history)
         for event in ("submitted", "started", "succeeded"):
             status = {"submitted": "queued", "started": "running"}.get(event, event)
             session.add(JobEvent(job_id=job.id, event=event, status=status, at=done, attempt=1))

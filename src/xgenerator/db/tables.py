@@ -137,7 +137,7 @@ class Job(Base):
     parent_job_id: Mapped[str | None] = mapped_column(String(32))
     config: Mapped[dict[str, Any]]
     progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    history: Mapped[list[Any]] = mapped_column(default=list)
+    # the per-round metrics are rows of `job_rounds`, appended as rounds come
     result: Mapped[dict[str, Any] | None]
     error: Mapped[dict[str, Any] | None]
     model_id: Mapped[str | None] = mapped_column(String(32))
@@ -164,6 +164,19 @@ class JobEvent(Base):
     status: Mapped[str] = mapped_column(String(20))
     message: Mapped[str] = mapped_column(Text, default="")
     attempt: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class JobRound(Base):
+    """One round's metrics. Rows are appended as the job trains (a progress write adds the
+    rounds since the last one, never rewriting the earlier ones) and a stream reads those
+    after its cursor: both cost the same at round 10 and at round 10,000. The key makes a
+    round written twice (an attempt resumed from its checkpoint replays rounds) one row."""
+
+    __tablename__ = "job_rounds"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    round: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    metrics: Mapped[dict[str, Any]]
 
 
 class Model(Base):

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from xgenerator.context import Context
 from xgenerator.db.tables import Job, JobArtifact
 from xgenerator.errors import InvalidInput, NotFound, ServiceUnavailable, TrainingFailed
-from xgenerator.jobs import finished, kinds, publish, repository, state
+from xgenerator.jobs import finished, kinds, publish, repository, rounds, state
 from xgenerator.jobs.kinds import Outcome
 from xgenerator.jobs.runtime import (
     JobCancelled,
@@ -99,7 +99,6 @@ class _Abort(Exception):
 
 def _succeed(context: Context, runtime: Runtime, outcome: Outcome) -> str:
     progress = _final_progress(runtime).as_json()
-    extra: dict[str, Any] = {"history": runtime.history} if runtime.history else {}
 
     def commit() -> bool:
         try:
@@ -116,9 +115,9 @@ def _succeed(context: Context, runtime: Runtime, outcome: Outcome) -> str:
                     result=outcome.result,
                     model_id=outcome.model_id,
                     progress=progress,
-                    **extra,
                 ):
                     raise _Abort
+                rounds.write(session, runtime.job_id, runtime.unstored_rounds())
                 if outcome.commit is not None:
                     outcome.commit(session)
                 session.add_all(
@@ -136,6 +135,7 @@ def _succeed(context: Context, runtime: Runtime, outcome: Outcome) -> str:
         return True
 
     if _patiently(commit):
+        runtime.rounds_stored()
         runtime.drop_checkpoint()
         return "succeeded"
     # The fenced update matched nothing. Read the row before deleting anything.
@@ -181,7 +181,6 @@ def _pruned(context: Context, runtime: Runtime, exc: TrialPruned) -> str:
         event="pruned",
         message=exc.reason,
         result={"pruned": True, "round": exc.round, "reason": exc.reason},
-        history=list(runtime.history),
     ):
         return "lost"
     runtime.drop_checkpoint()
@@ -214,7 +213,7 @@ def _finish(
 ) -> bool:
     def write() -> bool:
         with context.db.session() as session:
-            return repository.transition(
+            changed = repository.transition(
                 session,
                 runtime.job_id,
                 status,
@@ -223,8 +222,14 @@ def _finish(
                 attempt=runtime.attempt,
                 **fields,
             )
+            if changed:  # the rounds since the last progress write are kept, whatever the end
+                rounds.write(session, runtime.job_id, runtime.unstored_rounds())
+            return changed
 
-    return _patiently(write)
+    if not _patiently(write):
+        return False
+    runtime.rounds_stored()
+    return True
 
 
 def _fail(

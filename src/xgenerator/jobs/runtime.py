@@ -13,7 +13,7 @@ from typing import Any
 
 from xgenerator.context import Context
 from xgenerator.errors import ServiceUnavailable
-from xgenerator.jobs import finished, repository, state
+from xgenerator.jobs import finished, repository, rounds, state
 from xgenerator.jobs.status import JobStatus
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class Runtime:
     started: float = field(default_factory=time.monotonic)
     _last_write: float = 0.0
     _history: list[dict[str, Any]] = field(default_factory=list)
+    _stored: int = 0  # how many entries of `_history` are in the database
     _pending: state.Progress = field(default_factory=state.Progress)
     _checkpoint_round: int | None = None
     _lost: threading.Event = field(default_factory=threading.Event)
@@ -190,9 +191,14 @@ class Runtime:
         self._last_write = now
         self.flush()
 
-    def flush(self) -> None:
-        """Write pending progress and history, extend the lease, and honour a cancel."""
+    def flush(self) -> bool:
+        """Write pending progress and the rounds since the last write, extend the lease, and
+        honour a cancel. Returns whether it was written (False: the database was away).
+
+        Only the new rounds are written (appended rows), in the transaction that renews the
+        lease: an attempt that lost the job writes none."""
         settings = self.context.settings
+        new = self._history[self._stored :]
         try:
             with self.context.db.session() as session:
                 cancelled = repository.renew(
@@ -201,16 +207,19 @@ class Runtime:
                     self.attempt,
                     settings.lease_s,
                     progress=self._pending.as_json(),
-                    history=list(self._history),
                 )
+                if cancelled is not None:
+                    rounds.write(session, self.job_id, new)
         except ServiceUnavailable:
             # The database is briefly away: keep training; the lease covers short outages.
             log.warning("job %s: progress not written, database unavailable", self.job_id)
-            return
+            return False
         if cancelled is None:
             raise JobEnded(self.job_id) if self._ended.is_set() else LeaseLost(self.job_id)
+        self._stored += len(new)
         if cancelled:
             raise JobCancelled(self.job_id)
+        return True
 
     def check_time_limit(self) -> None:
         limit = self.context.settings.soft_time_limit_s
@@ -221,11 +230,53 @@ class Runtime:
     def history(self) -> list[dict[str, Any]]:
         return self._history
 
-    def restore_history(self, rounds: list[dict[str, Any]]) -> None:
-        """Carry the rounds an earlier attempt recorded up to its checkpoint."""
-        self._history = list(rounds)
+    def unstored_rounds(self) -> list[dict[str, Any]]:
+        """The rounds not yet in the database: the job's last write adds them."""
+        return self._history[self._stored :]
+
+    def rounds_stored(self) -> None:
+        """The last write (the job's end) stored `unstored_rounds`."""
+        self._stored = len(self._history)
+
+    def resume_history(
+        self, done: int, early_stopping: bool, inexact: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Carry the rounds an earlier attempt stored up to its checkpoint at round `done`
+        (the rows it wrote after it are replaced as this attempt replays those rounds), and
+        say so in a `resumed` event (with `inexact`: why the model will not be the one an
+        uninterrupted run makes). Returns them: early stopping resumes from them.
+
+        Rows are stored before each checkpoint, so all `done` are there; a job checkpointed
+        by an older version may miss some, and then early stopping restarts at the
+        checkpoint, which the event says."""
+        with self.context.db.session() as session:
+            earlier = rounds.read(session, self.job_id, upto=done)
+        self._history = earlier
+        self._stored = len(earlier)
+        message = f"resumed from the checkpoint at round {done}"
+        if early_stopping and len(earlier) != done:
+            message += (
+                f"; early stopping restarts there ({len(earlier)} of its {done} rounds are stored)"
+            )
+        if inexact:
+            message += f"; not the same model as an uninterrupted run: {inexact}"
+        self.event("resumed", message)
+        return list(earlier)
+
+    def replace_history(self, entries: list[dict[str, Any]]) -> None:
+        """The job's history is `entries` (cross-validation cuts it at the best round): the
+        next write stores them all, in place of what was stored."""
+        self._history = list(entries)
+        self._stored = 0
 
     def save_checkpoint(self, data: bytes, round: int) -> None:
+        """The rounds up to `round` are written first, so a resumed attempt finds the history
+        (and the early-stopping state it holds) up to its checkpoint. If they cannot be
+        written, the checkpoint is skipped: the previous one stays consistent."""
+        if not self.flush():
+            log.warning("job %s: checkpoint at round %s skipped", self.job_id, round)
+            return
+        self._last_write = time.monotonic()
         self.context.store.put_bytes(self.checkpoint_key, data)
         self._checkpoint_round = round
 

@@ -39,6 +39,7 @@ from xgenerator.jobs import (
     publish,
     quota,
     repository,
+    rounds,
     sampling,
     service,
     state,
@@ -166,7 +167,7 @@ def schedule(context: Context, search_id: str) -> None:
         if active == 0 and not created:
             ended = _finish(session, search, children, timed_out)
         else:
-            search.progress = _progress(search, [*children, *created]).as_json()
+            search.progress = _progress(session, search, [*children, *created]).as_json()
     if ended is not None:
         finished.record(context, "tune", ended)
     for child in created:
@@ -174,9 +175,9 @@ def schedule(context: Context, search_id: str) -> None:
             publish.forget_task_id(context, child)
 
 
-def _progress(search: Job, children: list[Job]) -> state.Progress:
+def _progress(session: Session, search: Job, children: list[Job]) -> state.Progress:
     """The search's progress: trials ended out of max_trials, counts by state, best so far."""
-    board = leaderboard(search, children)
+    board = leaderboard(session, search, children)
     counts, best = board["counts"], board["best"]
     ended = sum(v for k, v in counts.items() if k not in ("queued", "running"))
     shown = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
@@ -204,13 +205,14 @@ def _new_trial(context: Context, session: Session, search: Job, existing: list[J
     if cfg["strategy"] == "grid":
         chosen = sampling.grid_points(space, number + 1)[number]
     else:
-        metric, direction = _metric(cfg, existing)
-        records = [_record(c, metric, direction) for c in existing]
+        curves = rounds.of_jobs(session, [c.id for c in existing])
+        metric, direction = _metric(cfg, existing, curves)
+        records = [_record(c, curves[c.id], metric, direction) for c in existing]
         built = sampling.study(
             space, records, direction, strategy=cfg["strategy"], seed=cfg["seed"]
         )
         chosen = sampling.ask(built, space)
-    rounds = int(chosen.get("num_boost_round", base["num_boost_round"]))
+    num_rounds = int(chosen.get("num_boost_round", base["num_boost_round"]))
     checked = xgb_params.validate_params(
         {**base["xgb_params"], **{k: v for k, v in chosen.items() if k != "num_boost_round"}},
         base["task_type"],
@@ -226,7 +228,7 @@ def _new_trial(context: Context, session: Session, search: Job, existing: list[J
         config={
             **base,
             "xgb_params": checked,
-            "num_boost_round": rounds,
+            "num_boost_round": num_rounds,
             "trial": {"number": number, "params": chosen, "search": _prune_config(cfg)},
         },
     )
@@ -244,16 +246,19 @@ def _prune_config(cfg: dict[str, Any]) -> dict[str, Any]:
     return {k: cfg.get(k) for k in keys} | {"strategy": cfg["strategy"]}
 
 
-def _metric(cfg: dict[str, Any], children: list[Job]) -> tuple[str, str]:
+def _metric(
+    cfg: dict[str, Any], children: list[Job], histories: dict[str, list[dict[str, Any]]]
+) -> tuple[str, str]:
     """The search's metric (as asked, else the last validation metric of the first trial
     with a history, XGBoost's early-stopping metric) and direction. A cross-validated
     trial's `validation-<m>-mean` and `-std` name the metric `validation-<m>`."""
     metric = cfg.get("metric")
     if metric is None:
         for child in children:
+            last = (histories.get(child.id) or [{}])[-1]
             names = [
                 k.removesuffix(sampling.CV_MEAN)
-                for k in (child.history or [{}])[-1]
+                for k in last
                 if k.startswith("validation-") and not k.endswith(sampling.CV_STD)
             ]
             if names:
@@ -263,16 +268,18 @@ def _metric(cfg: dict[str, Any], children: list[Job]) -> tuple[str, str]:
     return metric, cfg.get("direction") or sampling.default_direction(metric)
 
 
-def _record(child: Job, metric: str, direction: str) -> sampling.TrialRecord:
+def _record(
+    child: Job, history: list[dict[str, Any]], metric: str, direction: str
+) -> sampling.TrialRecord:
     status = JobStatus(child.status)
-    curve = sampling.curve(child.history, metric)
+    curve = sampling.curve(history, metric)
     value = None
     if status is JobStatus.SUCCEEDED and child.job_type == "cv":
         # the mean at the round the trial's model was refit for
         value = curve.get(int((child.result or {}).get("best_round") or 0))
     elif status is JobStatus.SUCCEEDED:
         early = bool(child.config.get("early_stopping_rounds"))
-        value = sampling.trial_value(child.history, metric, direction, early)
+        value = sampling.trial_value(history, metric, direction, early)
     if status in ACTIVE:
         trial_state = TrialState.RUNNING
     elif value is not None:
@@ -286,7 +293,7 @@ def _record(child: Job, metric: str, direction: str) -> sampling.TrialRecord:
 
 
 def _finish(session: Session, search: Job, children: list[Job], timed_out: bool) -> JobStatus:
-    board = leaderboard(search, children)
+    board = leaderboard(session, search, children)
     result = {k: v for k, v in board.items() if k != "trials"}
     best = board["best"]
     if search.cancel_requested:
@@ -301,7 +308,7 @@ def _finish(session: Session, search: Job, children: list[Job], timed_out: bool)
     fields: dict[str, Any] = {
         "result": result,
         "model_id": best["model_id"] if best else None,
-        "progress": _progress(search, children).as_json(),
+        "progress": _progress(session, search, children).as_json(),
     }
     if target is JobStatus.FAILED:
         fields["error"] = state.job_error("NoTrialSucceeded", message, None).as_json()
@@ -315,12 +322,13 @@ class _Row:
     record: sampling.TrialRecord
 
 
-def leaderboard(search: Job, children: list[Job]) -> dict[str, Any]:
+def leaderboard(session: Session, search: Job, children: list[Job]) -> dict[str, Any]:
     """Trials best first (finished ones by the metric, then the others by number), with
     counts by state and the best so far."""
     cfg = search.config["search"]
-    metric, direction = _metric(cfg, children)
-    rows = [_Row(c, _record(c, metric, direction)) for c in children]
+    curves = rounds.of_jobs(session, [c.id for c in children])
+    metric, direction = _metric(cfg, children, curves)
+    rows = [_Row(c, _record(c, curves[c.id], metric, direction)) for c in children]
     sign = -1.0 if direction == "maximize" else 1.0
 
     def key(row: _Row) -> tuple[int, float, int]:
@@ -420,10 +428,11 @@ class TrialPruning:
                 Job.id != self.job.id,
             )
             done = list(session.scalars(query))
+            curves = rounds.of_jobs(session, [c.id for c in done])
         if not done:
             return
-        metric, direction = _metric(self.cfg, done)
-        records = [_record(c, metric, direction) for c in done]
+        metric, direction = _metric(self.cfg, done, curves)
+        records = [_record(c, curves[c.id], metric, direction) for c in done]
         built = sampling.study(
             self.space, records, direction, warmup_rounds=self.warmup, startup_trials=1
         )

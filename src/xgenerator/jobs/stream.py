@@ -21,9 +21,9 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xgenerator.db.tables import Job, JobEvent, Model
+from xgenerator.db.tables import Job, JobEvent
 from xgenerator.errors import InvalidInput
-from xgenerator.jobs import repository
+from xgenerator.jobs import repository, rounds
 from xgenerator.jobs.status import FINAL
 
 T = TypeVar("T")
@@ -97,7 +97,7 @@ class Follower:
         last_round = progress.get("round") or 0
         if ends or last_round > self.cursor.round:
             total = progress.get("total_rounds") or row.config.get("num_boost_round")
-            out += self._rounds(_history(session, self.job_id, row.model_id), total)
+            out += self._rounds(self._new_rounds(session, row.model_id, bool(ends)), total)
         if progress.get("round") is None and not ends:
             out += self._progress_snapshot(progress)
         for event in ends:
@@ -108,6 +108,17 @@ class Follower:
                 out.append(self._message("status", {"status": self.status, **state}))
             self.finished = True
         return out
+
+    def _new_rounds(
+        self, session: Session, model_id: str | None, ended: bool
+    ) -> list[dict[str, Any]]:
+        """The rounds after the cursor: a range read of the job's round rows, so a poll
+        costs what is new, not the whole history. A job that ended with no rows (it kept
+        none) may have its model's copy."""
+        new = rounds.read(session, self.job_id, after=self.cursor.round)
+        if new or not ended or model_id is None or self.cursor.round > 0:
+            return new
+        return rounds.history(session, self.job_id, model_id)
 
     def _resume(self, session: Session, state: dict[str, Any]) -> list[Message]:
         """Where a reconnecting client stands: its last status, and a status message that
@@ -192,16 +203,9 @@ def event_data(row: JobEvent) -> dict[str, Any]:
     }
 
 
-def _history(session: Session, job_id: str, model_id: str | None) -> list[dict[str, Any]]:
-    history = session.scalar(select(Job.history).where(Job.id == job_id))
-    if not history and model_id is not None:
-        history = session.scalar(select(Model.history).where(Model.id == model_id))
-    return list(history or [])
-
-
-def rounds(session: Session, job: Job) -> list[dict[str, Any]]:
-    """Per-round metrics: the job's record, or its model's when the job kept none."""
-    return _history(session, job.id, job.model_id)
+def history(session: Session, job: Job) -> list[dict[str, Any]]:
+    """Per-round metrics: the job's rows, or its model's copy when the job kept none."""
+    return rounds.history(session, job.id, job.model_id)
 
 
 def metric_names(points: list[dict[str, Any]]) -> list[str]:

@@ -38,6 +38,7 @@ from xgenerator.ml.train import (
     _check_spec,
     _final_params,
     _Recorder,
+    training_callbacks,
     trim_xgboost_error,
 )
 
@@ -206,9 +207,10 @@ def train_external(
     *,
     cache_prefix: str,
     validation_cap: int = VALIDATION_CAP,
-    resume: tuple[xgb.Booster, int] | None = None,
+    resume: tuple[xgb.Booster, int, list[dict[str, Any]] | None] | None = None,
 ) -> ExternalResult:
-    """Train on batches; `resume` is this job's checkpoint (booster, rounds done)."""
+    """Train on batches; `resume` is this job's checkpoint (booster, rounds done, and the
+    history up to it)."""
     if spec.weight_column or spec.group_column or spec.event_column:
         raise InvalidInput("external memory does not support weight, group or event columns")
     if spec.task_type not in ("classification", "regression"):
@@ -234,13 +236,9 @@ def train_external(
 
     rounds_done = min(resume[1], spec.num_boost_round) if resume else 0
     recorder = _Recorder(hooks, rounds_done, spec.num_boost_round)
-    callbacks: list[xgb.callback.TrainingCallback] = [recorder]
-    if spec.early_stopping_rounds:
-        callbacks.append(
-            xgb.callback.EarlyStopping(
-                rounds=spec.early_stopping_rounds, data_name="validation", save_best=True
-            )
-        )
+    callbacks = training_callbacks(
+        recorder, spec, params, spec.num_boost_round - rounds_done, resume[2] if resume else None
+    )
     iterator = _TrainIter(rows, batches, cache_prefix)
     try:
         nthread = recorder.threads()

@@ -86,7 +86,7 @@ def trials(job: OwnedJob, session: SessionDep) -> Leaderboard:
     """A search's trials, best first by its metric, with their params and status."""
     if job.job_type != "tune":
         raise InvalidInput("only a search (a tune job) has trials", {"job_type": job.job_type})
-    board = search.leaderboard(job, search.trials(session, job.id))
+    board = search.leaderboard(session, job, search.trials(session, job.id))
     return Leaderboard.model_validate({"job_id": job.id, "status": job.status, **board})
 
 

@@ -22,7 +22,7 @@ from xgenerator.api.deps import ContextDep, OwnedJob, SessionDep
 from xgenerator.api.schemas.stream import JobHistory
 from xgenerator.context import Context
 from xgenerator.errors import ServiceUnavailable, Unauthorized
-from xgenerator.jobs.stream import Cursor, Follower, Message, downsample, metric_names, rounds
+from xgenerator.jobs.stream import Cursor, Follower, Message, downsample, history, metric_names
 from xgenerator.users import service as users
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def job_history(
     ] = None,
 ) -> JobHistory:
     """Per-round train and validation metrics; the first and last rounds are always kept."""
-    points = rounds(session, job)
+    points = history(session, job)
     return JobHistory(
         job_id=job.id,
         total_points=len(points),

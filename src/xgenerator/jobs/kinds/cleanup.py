@@ -38,6 +38,7 @@ from xgenerator.db.tables import (
     Job,
     JobArtifact,
     JobEvent,
+    JobRound,
     Model,
     PredictionLog,
     User,
@@ -175,6 +176,7 @@ def _purge(session: Session, ids: list[str], report: Report) -> list[str]:
     kept = set(session.scalars(select(Dataset.storage_key).where(Dataset.storage_key.in_(keys))))
     keys = [k for k in keys if k not in kept]
     report.events += _rowcount(session.execute(delete(JobEvent).where(JobEvent.job_id.in_(ids))))
+    session.execute(delete(JobRound).where(JobRound.job_id.in_(ids)))
     report.artifacts += _rowcount(
         session.execute(delete(JobArtifact).where(JobArtifact.job_id.in_(ids)))
     )

@@ -116,7 +116,7 @@ class CVKind:
             hooks.pruner = TrialPruning(context, job)
         result = cross_validate(frame, spec, cfg["folds"], hooks, groups=groups)
         # early stopping ran a few rounds past the best: the model's history ends at the best
-        runtime.restore_history(result.history)
+        runtime.replace_history(result.history)
         summary = _summary(result)
         report_screening(runtime, result)
         if not cfg["refit"]:

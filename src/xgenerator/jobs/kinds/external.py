@@ -52,9 +52,7 @@ def run(
     if saved is not None:
         booster = bundle.load_booster(saved)
         done = booster.num_boosted_rounds()
-        runtime.restore_history(job.history[:done])
-        runtime.event("resumed", f"resumed from the checkpoint at round {done}")
-        resume = (booster, done)
+        resume = (booster, done, runtime.resume_history(done, bool(spec.early_stopping_rounds)))
     scratch = context.settings.data_dir / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
     with (

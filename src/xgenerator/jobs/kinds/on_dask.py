@@ -21,7 +21,12 @@ from xgenerator.jobs.runtime import Runtime
 from xgenerator.ml import bundle
 from xgenerator.ml.distributed import Piece, train_dask
 from xgenerator.ml.external import VALIDATION_CAP, ExternalResult
-from xgenerator.ml.train import TrainSpec
+from xgenerator.ml.train import TrainSpec, samples
+
+DASK_SAMPLING_RESUME = (
+    "distributed training with row or column sampling: the rounds after the checkpoint "
+    "sample other rows and columns than an uninterrupted run would"
+)
 
 
 def run(
@@ -48,8 +53,10 @@ def run(
     if saved is not None:
         booster = bundle.load_booster(saved)
         done = booster.num_boosted_rounds()
-        runtime.restore_history(job.history[:done])
-        runtime.event("resumed", f"resumed from the checkpoint at round {done}")
+        # xgboost.dask draws its samples per Dask worker, without the per-round seeds of
+        # single-process training: a sampling job resumes to a different model
+        inexact = DASK_SAMPLING_RESUME if samples(spec.params) else None
+        runtime.resume_history(done, early_stopping=False, inexact=inexact)
         resume = (booster, done)
     runtime.progress(percent=0, message=f"distributed: connecting to {address}", force=True)
     try:

@@ -29,7 +29,7 @@ from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.prepare import Encoding, fresh_encoding
 from xgenerator.ml.prepare import role_columns as spec_roles
 from xgenerator.ml.selection import Excluded
-from xgenerator.ml.train import InitModel, TrainResult, TrainSpec, train
+from xgenerator.ml.train import InitModel, TrainResult, TrainSpec, inexact_resume, train
 from xgenerator.models import versions
 from xgenerator.models.repository import get_owned as get_model
 from xgenerator.models.repository import load_bundle
@@ -156,14 +156,16 @@ class TrainKind:
                 encoding = Encoding(parent_bundle.features, parent_bundle.labels, [])
             else:
                 encoding = fresh_encoding(frame, spec)
-            runtime.restore_history(job.history[:done])
-            runtime.event("resumed", f"resumed from the checkpoint at round {done}")
+            earlier = runtime.resume_history(
+                done, bool(spec.early_stopping_rounds), inexact_resume(spec.params)
+            )
             return InitModel(
                 booster=booster,
                 features=encoding.features,
                 labels=encoding.labels,
                 rounds_done=done,
                 excluded=encoding.excluded,
+                history=earlier,
             )
         if parent_bundle is not None:
             return InitModel(
