@@ -302,7 +302,7 @@ def test_cancelling_a_distributed_job_cancels_the_dask_work(
             dask_client.has_what().values()
         )
 
-    wait_for(idle, 30, 0.1, "the Dask workers to stop training and drop the data")
+    wait_for(idle, 90, 0.1, "the Dask workers to stop training and drop the data")
 
 
 @SQLITE
