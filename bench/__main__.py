@@ -29,6 +29,7 @@ BENCHMARKS = (
     "listing",
     "explain",
     "serving",
+    "online",
 )
 
 

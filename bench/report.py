@@ -40,6 +40,12 @@ class Config:
     cv_rounds: int = 50
     cv_folds: int = 5
     cv_repeats: int = 3
+    # the online benchmark: its model, requests per server and size, and the load run
+    online_model_rows: int = 50_000
+    online_rounds: int = 100
+    online_requests: int = 300
+    load_clients: int = 8
+    load_seconds: float = 60.0
 
     @classmethod
     def make(cls, quick: bool) -> Config:
@@ -72,6 +78,10 @@ class Config:
                 cv_rounds=10,
                 cv_folds=3,
                 cv_repeats=1,
+                online_model_rows=5_000,
+                online_rounds=20,
+                online_requests=30,
+                load_seconds=3.0,
             )
         return cls(
             quick=False,
