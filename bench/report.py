@@ -80,8 +80,8 @@ class Config:
                 cv_repeats=1,
                 online_model_rows=5_000,
                 online_rounds=20,
-                online_requests=30,
-                load_seconds=3.0,
+                online_requests=15,
+                load_seconds=2.0,
             )
         return cls(
             quick=False,
