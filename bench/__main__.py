@@ -31,6 +31,7 @@ BENCHMARKS = (
     "history",
     "explain",
     "serving",
+    "online",
 )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import redis
 import xgboost as xgb
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 
 from bench import REDIS_URL
 
@@ -25,6 +25,14 @@ client = redis.Redis.from_url(REDIS_URL)
 @app.get("/health")
 def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@app.post("/constant")
+async def constant(request: Request) -> Response:
+    """The HTTP floor of a prediction: the body read, a constant answered (no parsing, no
+    model, no thread pool)."""
+    await request.body()
+    return Response(b'{"predictions":[0.5]}', media_type="application/json")
 
 
 @app.post("/push", status_code=202)

@@ -8,6 +8,7 @@ subprocesses of the same run, so every figure is a ratio taken under the same ma
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -191,6 +192,22 @@ def bare_api(logs: Path, extra_env: dict[str, str] | None = None) -> HttpServer:
         str(port),
     ]
     return HttpServer("bare-api", command, env, logs, port, "/health", wait=False)
+
+
+def mlflow_server(model_file: Path, logs: Path) -> HttpServer:
+    """MLflow's scoring server (`mlflow models serve --env-manager local`, one uvicorn worker,
+    its default) for the booster in `model_file`, saved as an MLflow model first
+    (`bench.mlflow_serve`); ready once `/ping` answers."""
+    port = free_port()
+    env = base_env() | {
+        # `models serve` execs `uvicorn` by name: this environment's
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        # no tracking server: nothing is logged, and no ./mlruns appears in the checkout
+        "MLFLOW_TRACKING_URI": (logs / "mlruns").as_uri(),
+    }
+    model_dir = logs / "mlflow-model"
+    command = [sys.executable, "-m", "bench.mlflow_serve", str(model_file), str(model_dir)]
+    return HttpServer("mlflow-serve", [*command, str(port)], env, logs, port, "/ping", wait=False)
 
 
 class BareCeleryWorker(Process):
@@ -443,6 +460,7 @@ def flush_redis() -> None:
 
 
 IN_PROCESS = frozenset({"serving"})  # benchmarks that need no service running
+ON_SQLITE = frozenset({"listing", "online"})  # benchmarks that use the SQLite (embedded) stack
 
 
 @dataclass
@@ -463,14 +481,18 @@ class Bench:
         needs_workers = bool(
             {"training", "memory", "realdata", "tune", "queue", "prediction"} & set(names)
         )
-        if set(names) - IN_PROCESS:  # a stack starting up would share the CPUs with them
+        if set(names) - IN_PROCESS - {"online"}:  # starting up, it would share the CPUs
             self._spawn_stack("postgresql", 1 if needs_workers else 0)
-        if "listing" in names:
+        if ON_SQLITE & set(names):
             self._spawn_stack("sqlite", 0)
-        if {"submission", "prediction", "listing"} & set(names):
+        if {"submission", "prediction", "listing", "online"} & set(names):
             self._spawn_bare_api()
         if "queue" in names:
             self._spawn_bare_celery()
+        for name in names:  # what a benchmark prepares while the services start
+            prepare = getattr(importlib.import_module(f"bench.{name}"), "prestart", None)
+            if prepare is not None:
+                prepare(self)
 
     def _spawn_stack(self, kind: DbKind, workers: int) -> Stack:
         if kind not in self._stacks:
@@ -481,6 +503,10 @@ class Bench:
         stack = self._stacks[kind]
         stack.spawn_workers(workers)
         return stack
+
+    def spawn_stack(self, kind: DbKind) -> Stack:
+        """The shared deployment on `kind`, perhaps still starting (its database is ready)."""
+        return self._spawn_stack(kind, 0)
 
     def stack(self, kind: DbKind = "postgresql", workers: int = 0) -> Stack:
         """The shared deployment on `kind`, ready, with at least `workers` worker processes
@@ -516,6 +542,11 @@ class Bench:
             self.resources.callback(worker.stop)
             self._bare_celery = worker
         return self._bare_celery
+
+    def spawn(self, server: HttpServer) -> HttpServer:
+        """A server a benchmark started, stopped with the run."""
+        self.resources.callback(server.stop)
+        return server
 
     def bare_celery(self) -> BareCeleryWorker:
         """One plain Celery worker with two pool processes, like the service's worker."""

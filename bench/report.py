@@ -43,6 +43,12 @@ class Config:
     tune_rows: int = 10_000
     tune_rounds: int = 30
     tune_trials: int = 20
+    # the online benchmark: its model, requests per server and size, and the load run
+    online_model_rows: int = 50_000
+    online_rounds: int = 100
+    online_requests: int = 300
+    load_clients: int = 8
+    load_seconds: float = 60.0
 
     @classmethod
     def make(cls, quick: bool) -> Config:
@@ -78,6 +84,10 @@ class Config:
                 tune_rows=1_000,
                 tune_rounds=8,
                 tune_trials=2,
+                online_model_rows=5_000,
+                online_rounds=20,
+                online_requests=15,
+                load_seconds=2.0,
             )
         return cls(
             quick=False,

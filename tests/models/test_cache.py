@@ -97,3 +97,15 @@ def test_a_smaller_bound_evicts_and_a_model_larger_than_the_bound_is_not_kept(
     cache.load(store, big, max_bytes=limit)
     cache.load(store, big, max_bytes=limit)  # read each time, never kept
     assert (cache.loads, cache.size_bytes) == (5, limit)
+
+
+def test_get_answers_from_memory_only(tmp_path: Path) -> None:
+    """What an async route asks on the event loop: never a file read, never a wait."""
+    store = ArtifactStore(tmp_path.as_uri())
+    row = model_file(store, "m1")
+    cache = BoosterCache()
+    assert cache.get("m1") is None and cache.loads == 0  # not loaded: None, nothing read
+    loaded = cache.load(store, row)
+    assert cache.get("m1") is loaded and cache.loads == 1
+    cache.forget("m1")
+    assert cache.get("m1") is None

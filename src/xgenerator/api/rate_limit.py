@@ -29,6 +29,7 @@ from fastapi import Request, Response
 from limits import RateLimitItemPerSecond
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, RedisStorage, Storage
+from starlette.concurrency import run_in_threadpool
 
 from xgenerator.context import Context
 from xgenerator.errors import RateLimited
@@ -40,7 +41,9 @@ UNLIMITED_PATHS = frozenset({"/health", "/status", "/metrics"})
 TRAIN_ROUTES = frozenset(
     {("POST", "/train"), ("POST", "/cv"), ("POST", "/models/{model_id}/retrain")}
 )
-PREDICT_ROUTES = frozenset({("POST", "/models/{model_id}/predict")})
+PREDICT_ROUTES = frozenset(
+    {("POST", "/models/{model_id}/predict"), ("POST", "/models/{model_id}/invocations")}
+)
 SUBMIT_ROUTES = frozenset(
     {
         ("POST", "/models/{model_id}/predict-batch"),
@@ -93,10 +96,12 @@ class RateLimiter:
         self.settings = settings
         self.storage = storage
 
-    def __call__(self, request: Request, response: Response) -> None:
+    async def __call__(self, request: Request, response: Response) -> None:
+        """Async: as an app-wide dependency a plain function took a trip through the thread
+        pool on every request; only sign-up's Redis round trip needs one."""
         rule = self._rule(request)
         if rule is not None and rule.name == "signup":
-            self._spend(response, rule, client_address(request))
+            await run_in_threadpool(self._spend, response, rule, client_address(request))
 
     def charge_user(self, request: Request, response: Response, user_id: str) -> None:
         rule = self._rule(request)

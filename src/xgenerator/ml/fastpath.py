@@ -28,30 +28,48 @@ _NUMBER_TYPES = frozenset({int, float, bool, type(None)})
 def records_to_array(
     records: Sequence[Mapping[str, object]], features: Sequence[Feature]
 ) -> np.ndarray[Any, np.dtype[np.float32]] | None:
-    """(rows, features) float32 in model column order, or None for the general path."""
-    if any(f.kind == "datetime" for f in features):
-        return None  # one feature, several model columns: pandas parses the date-times
+    """(rows, features) float32 in model column order, or None for the general path.
+
+    The numeric features are coded as one block (one array built, one cast, one check), not
+    column by column: for one row the per-column NumPy calls cost more than the trees."""
+    if not records or any(f.kind == "datetime" for f in features):
+        return None  # a date-time: one feature, several model columns; pandas parses them
+    named: set[str] = set().union(*records)
+    if any(f.name not in named for f in features):
+        return None  # a column no row names: the general path reports it missing
     out = np.empty((len(records), len(features)), dtype=np.float32)
+    numeric = [j for j, f in enumerate(features) if f.kind == "numeric"]
+    if numeric:
+        block = _numbers(records, [features[j].name for j in numeric])
+        if block is None:
+            return None
+        out[:, numeric] = block
     for j, feature in enumerate(features):
-        name = feature.name
-        values = [row.get(name) for row in records]
-        if all(v is None for v in values) and not any(name in row for row in records):
-            return None  # a column no row names: the general path reports it missing
-        if feature.kind == "numeric":
-            if not all(type(v) in _NUMBER_TYPES for v in values):
-                return None
-            try:
-                wide = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-            except OverflowError:
-                return None
-            with np.errstate(over="ignore"):  # too large for float32: inf, refused below
-                column = wide.astype(np.float32)
-            if np.isinf(column).any():
-                return None
-            out[:, j] = column
-        else:
-            out[:, j] = _codes(values, feature.coding[0])
+        if feature.kind != "numeric":
+            out[:, j] = _codes([row.get(feature.name) for row in records], feature.coding[0])
     return out
+
+
+def _numbers(
+    records: Sequence[Mapping[str, object]], names: list[str]
+) -> np.ndarray[Any, np.dtype[np.float32]] | None:
+    """The numeric columns as float32 (null: NaN); None if a value is not a JSON number or
+    does not fit a float32."""
+    table = [[row.get(name) for name in names] for row in records]
+    kinds = {type(v) for values in table for v in values}
+    if not kinds <= _NUMBER_TYPES:
+        return None
+    if type(None) in kinds:
+        table = [[np.nan if v is None else v for v in values] for values in table]
+    try:
+        wide = np.array(table, dtype=np.float64)
+    except OverflowError:
+        return None
+    with np.errstate(over="ignore"):  # too large for float32: inf, refused below
+        block = wide.astype(np.float32)
+    if np.isinf(block).any():
+        return None
+    return block
 
 
 def _codes(values: list[object], index: dict[str, int]) -> list[float]:

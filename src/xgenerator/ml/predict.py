@@ -6,18 +6,45 @@ of small online requests; it agrees with `Booster.predict` on the same frame (te
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
 
 from xgenerator.errors import InvalidInput
 from xgenerator.ml import fastpath, quantiles
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.features import to_model_frame
 from xgenerator.ml.labels import Label
+
+# Online prediction runs each request's trees on the thread that took it. An OpenMP team's
+# fork and join cost more than a small request's trees, and on a busy host a request waited
+# for descheduled team threads: one row took p95 20 ms with XGBoost's default threads against
+# 0.26 ms with one (docs/benchmarks.md, serving). The API's threads serve requests side by side
+# instead; explanations (up to 1,000 rows of TreeSHAP) keep every core.
+ONLINE_THREADS = 1
+_thread = threading.local()
+
+
+def use_threads(count: int | None) -> None:
+    """XGBoost's OpenMP threads for what the calling thread runs next (None: every core this
+    process may use). XGBoost's global configuration is per thread, so this touches no other
+    request; `set_config` is a JSON round trip, so it is called only on a change."""
+    wanted = count or _cores()
+    if getattr(_thread, "count", None) != wanted:
+        xgb.set_config(nthread=wanted)
+        _thread.count = wanted
+
+
+def _cores() -> int:
+    if hasattr(os, "sched_getaffinity"):  # Linux: the CPUs this process may run on
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 @dataclass

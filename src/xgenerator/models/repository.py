@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from concurrent.futures import Future
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -20,10 +22,16 @@ from xgenerator.models import versions
 MB = 1024 * 1024
 
 
-def get_owned(session: Session, user_id: str, reference: str) -> Model:
+# What predicting needs of a model row: not its JSON documents (features, history, metrics,
+# ...), whose decoding was the largest part of the lookup for a model of many rounds.
+SERVING_COLUMNS = (Model.user_id, Model.name, Model.version, Model.storage_key)
+
+
+def get_owned(session: Session, user_id: str, reference: str, columns: Sequence[Any] = ()) -> Model:
     """The user's model by id, `name@alias` or `name@N`; another user's is reported exactly
-    like a missing one."""
-    return versions.resolve(session, user_id, reference)
+    like a missing one. `columns`: load only these (`SERVING_COLUMNS`); reading another
+    attribute of the row once its session closed is then an error."""
+    return versions.resolve(session, user_id, reference, columns)
 
 
 def list_owned(
@@ -56,6 +64,12 @@ def delete(context: Context, model: Model) -> None:
 def load_bundle(context: Context, row: Model) -> ModelBundle:
     """The model, ready to predict: from this process's cache, bounded by the settings."""
     return CACHE.load(context.store, row, context.settings.model_cache_mb * MB)
+
+
+def cached_bundle(row: Model) -> ModelBundle | None:
+    """The model if this process holds it already: no file read, so an async route may ask
+    on the event loop and go to the thread pool (`load_bundle`) only when this is None."""
+    return CACHE.get(row.id)
 
 
 class BoosterCache:
@@ -119,6 +133,15 @@ class BoosterCache:
         while self._bytes > self.max_bytes and self._items:
             _, (_, size) = self._items.popitem(last=False)
             self._bytes -= size
+
+    def get(self, model_id: str) -> ModelBundle | None:
+        """The loaded model, or None (not loaded, or loading): never waits for a load."""
+        with self._lock:
+            cached = self._items.get(model_id)
+            if cached is None:
+                return None
+            self._items.move_to_end(model_id)
+            return cached[0]
 
     def forget(self, model_id: str) -> None:
         with self._lock:

@@ -10,11 +10,13 @@ pointed before its last move. Anywhere a model is named, a reference may be its 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from xgenerator.db.tables import Model, ModelAlias, ModelAliasMove, User, utcnow
 from xgenerator.errors import Conflict, InvalidInput, NotFound
@@ -40,17 +42,21 @@ class RegisteredModel:
     history: list[Move]  # newest first
 
 
-def resolve(session: Session, user_id: str, reference: str) -> Model:
-    """The user's model for an id, `name@alias` or `name@N`; anything else is a 404."""
+def resolve(session: Session, user_id: str, reference: str, columns: Sequence[Any] = ()) -> Model:
+    """The user's model for an id, `name@alias` or `name@N`; anything else is a 404.
+    `columns`: load only these (and the key), not the JSON documents of the row."""
+    options = [load_only(*columns)] if columns else []
     if "@" not in reference:
-        row = session.get(Model, reference)
+        row = session.get(Model, reference, options=options)
         if row is None or row.user_id != user_id:
             raise NotFound("model", reference)
         return row
     name, _, tag = reference.rpartition("@")
     version = int(tag) if tag.isdigit() else _alias_version(session, user_id, name, tag)
     row = session.scalar(
-        select(Model).where(Model.user_id == user_id, Model.name == name, Model.version == version)
+        select(Model)
+        .where(Model.user_id == user_id, Model.name == name, Model.version == version)
+        .options(*options)
     )
     if row is None:
         raise NotFound("model", reference)
