@@ -83,3 +83,21 @@ def hooks_cls() -> type[RecordingHooks]:
 @pytest.fixture
 def features() -> list[str]:
     return list(FEATURES)
+
+
+def tasks_frame(n: int = 400) -> pd.DataFrame:
+    """Columns for every task: ranking (`rel`, `q`), survival (`time`, `event`), weights."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=n)
+    return pd.DataFrame(
+        {
+            "x": x,
+            "z": rng.normal(size=n),
+            "y": x + rng.normal(scale=0.3, size=n),
+            "rel": np.clip(np.round(x + 1), 0, 3).astype(int),
+            "q": rng.integers(0, 25, size=n),
+            "time": rng.exponential(np.exp(-x)),
+            "event": rng.integers(0, 2, size=n),
+            "w": rng.uniform(0, 2, size=n),
+        }
+    )

@@ -12,19 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.ml.conftest import FAST, FEATURES, RecordingHooks, make_frame
-from tests.ml.test_ml_tasks_resume import frame as ranking_frame
+from tests.ml.conftest import FAST, FEATURES, RecordingHooks, make_frame, tasks_frame
 from xgenerator.ml.bundle import load_booster
 from xgenerator.ml.features import to_model_frame
 from xgenerator.ml.prepare import fresh_encoding
-from xgenerator.ml.train import (
-    APPROX_SAMPLING_RESUME,
-    InitModel,
-    TrainResult,
-    TrainSpec,
-    inexact_resume,
-    train,
-)
+from xgenerator.ml.resume import APPROX_SAMPLING_RESUME, inexact_resume
+from xgenerator.ml.train import InitModel, TrainResult, TrainSpec, train
 
 
 def _history(hooks: RecordingHooks, upto: int) -> list[dict[str, Any]]:
@@ -110,7 +103,7 @@ def test_approx_with_row_sampling_resumes_to_a_model_as_good_and_says_why_not_th
 def test_ranking_pair_sampling_resumes_to_the_same_model() -> None:
     """rank:pairwise with the `mean` pair method samples pairs from a generator XGBoost seeds
     with its round counter, which restarts at 0 in each `xgb.train` call."""
-    data = ranking_frame(500)
+    data = tasks_frame(500)
     spec = TrainSpec(
         task_type="ranking",
         target="rel",

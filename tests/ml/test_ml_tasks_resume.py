@@ -6,33 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from tests.ml.conftest import RecordingHooks
+from tests.ml.conftest import RecordingHooks, tasks_frame
 from xgenerator.ml.bundle import load_booster
 from xgenerator.ml.features import to_model_frame
 from xgenerator.ml.prepare import fresh_encoding
 from xgenerator.ml.train import InitModel, TrainSpec, train
 
 FAST: dict[str, object] = {"nthread": 1, "max_depth": 3, "max_bin": 32}
-
-
-def frame(n: int = 400) -> pd.DataFrame:
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=n)
-    return pd.DataFrame(
-        {
-            "x": x,
-            "z": rng.normal(size=n),
-            "y": x + rng.normal(scale=0.3, size=n),
-            "rel": np.clip(np.round(x + 1), 0, 3).astype(int),
-            "q": rng.integers(0, 25, size=n),
-            "time": rng.exponential(np.exp(-x)),
-            "event": rng.integers(0, 2, size=n),
-            "w": rng.uniform(0, 2, size=n),
-        }
-    )
 
 
 SPECS: dict[str, dict[str, Any]] = {
@@ -54,7 +36,7 @@ SPECS: dict[str, dict[str, Any]] = {
 
 @pytest.mark.parametrize("name", list(SPECS))
 def test_resume_finishes_the_same_model(name: str) -> None:
-    data = frame()
+    data = tasks_frame()
     spec = TrainSpec(
         **{"features": ["x", "z"], "params": FAST, "num_boost_round": 8, **SPECS[name]}
     )

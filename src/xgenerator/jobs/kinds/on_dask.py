@@ -21,7 +21,8 @@ from xgenerator.jobs.runtime import Runtime
 from xgenerator.ml import bundle
 from xgenerator.ml.distributed import Piece, train_dask
 from xgenerator.ml.external import VALIDATION_CAP, ExternalResult
-from xgenerator.ml.train import TrainSpec, samples
+from xgenerator.ml.resume import samples
+from xgenerator.ml.train import TrainSpec
 
 DASK_SAMPLING_RESUME = (
     "distributed training with row or column sampling: the rounds after the checkpoint "

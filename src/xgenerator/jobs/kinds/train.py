@@ -28,8 +28,9 @@ from xgenerator.ml import bundle, explain, params
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.prepare import Encoding, fresh_encoding
 from xgenerator.ml.prepare import role_columns as spec_roles
+from xgenerator.ml.resume import inexact_resume
 from xgenerator.ml.selection import Excluded
-from xgenerator.ml.train import InitModel, TrainResult, TrainSpec, inexact_resume, train
+from xgenerator.ml.train import InitModel, TrainResult, TrainSpec, train
 from xgenerator.models import versions
 from xgenerator.models.repository import get_owned as get_model
 from xgenerator.models.repository import load_bundle
