@@ -12,14 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload, wait_for
-from tests.support.jobs import job, models_of, submit, wait_final
+from tests.support.jobs import FAST_LEASE, job, models_of, submit, wait_final
 from xgenerator.context import Context
 from xgenerator.settings import Settings
 
 # One round of a 100-tree forest per class, 16 deep: many seconds inside XGBoost's C code,
 # where no progress callback runs.
 HUGE_ROUND = {"max_depth": 16, "num_parallel_tree": 100, "max_bin": 256, "nthread": 1}
-FAST_LEASE = {"XGEN_LEASE_S": "1.5"}  # the lease thread looks every 0.5 s
 
 
 def long_round_job(client: TestClient) -> tuple[dict[str, str], str]:

@@ -9,9 +9,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.jobs.test_interrupts import FAST_LEASE
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload, wait_for
-from tests.support.jobs import wait_final
+from tests.support.jobs import FAST_LEASE, wait_final
 from xgenerator.context import Context
 from xgenerator.db.tables import Job, Model
 from xgenerator.jobs import reconciler, repository

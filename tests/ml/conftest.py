@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from xgenerator.ml.bundle import booster_bytes
+from xgenerator.ml.bundle import ModelBundle, booster_bytes
+from xgenerator.ml.train import TrainSpec, train
 
 FEATURES = ["num", "cat", "flag", "count"]
 FAST = {"nthread": 1, "max_depth": 3, "max_bin": 32}
@@ -101,3 +102,10 @@ def tasks_frame(n: int = 400) -> pd.DataFrame:
             "w": rng.uniform(0, 2, size=n),
         }
     )
+
+
+def fit(frame: pd.DataFrame, target: str, features: list[str], params: Any) -> ModelBundle:
+    """A 6-round model of `target` (regression for `value`), bundled as the service stores it."""
+    task: Any = "regression" if target == "value" else "classification"
+    result = train(frame, TrainSpec(task, target, features, params, 6))
+    return ModelBundle(result.booster, task, target, result.features, result.labels)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.ml.test_ml_predict import fit
+from tests.ml.conftest import fit
 from xgenerator.errors import InvalidInput
 from xgenerator.ml.fastpath import records_to_array
 from xgenerator.ml.features import Feature

@@ -9,17 +9,11 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
+from tests.ml.conftest import fit
 from xgenerator.errors import InvalidInput
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.features import to_model_frame
 from xgenerator.ml.predict import predict, rows_to_frame
-from xgenerator.ml.train import TrainSpec, train
-
-
-def fit(frame: pd.DataFrame, target: str, features: list[str], params: Any) -> ModelBundle:
-    task: Any = "regression" if target == "value" else "classification"
-    result = train(frame, TrainSpec(task, target, features, params, 6))
-    return ModelBundle(result.booster, task, target, result.features, result.labels)
 
 
 def reference(bundle: ModelBundle, rows: pd.DataFrame) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from tests.ml.test_ml_predict import fit
+from tests.ml.conftest import fit
 from xgenerator.ml.signature import signature
 
 

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.security import spec as openapi
+from tests.security.calls import BODIES, owner_url
 from tests.security.spec import SQLITE_ONLY
-from tests.security.test_authorization import BODIES, owner_url
 from tests.security.world import World, build, snapshot
 from tests.support import auth
 from xgenerator.api.app import create_app

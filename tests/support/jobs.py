@@ -140,3 +140,6 @@ def counts(context: Context) -> tuple[int, int, int]:
             session.scalar(select(func.count()).select_from(t)) or 0
             for t in (Job, Dataset, JobArtifact)
         )
+
+
+FAST_LEASE = {"XGEN_LEASE_S": "1.5"}  # a worker's lease thread then looks every 0.5 s
