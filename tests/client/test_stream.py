@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -46,9 +47,10 @@ def drive(
     rounds: int,
     final: JobStatus = JobStatus.SUCCEEDED,
     pause: float = 0.0,
-    loading: float = 0.0,
+    loading: threading.Event | None = None,
 ) -> None:
-    """What a worker writes, in a worker's order: claim, progress per round, finish."""
+    """What a worker writes, in a worker's order: claim, progress per round, finish. With
+    `loading`, the job stays in its "loading data" state until that event is set."""
     with context.db.session() as session:
         attempt = repository.claim(session, job_id, "w1", 60)
     assert attempt == 1
@@ -56,7 +58,8 @@ def drive(
         repository.heartbeat(
             session, job_id, attempt, 60, progress={"percent": 0, "message": "loading data"}
         )
-    time.sleep(loading)
+    if loading is not None:
+        assert loading.wait(30), "nobody saw the job loading its data"
     for r in range(1, rounds + 1):
         time.sleep(pause)
         with context.db.session() as session:
@@ -82,7 +85,11 @@ def drive(
 
 
 def read(
-    client: TestClient, user: dict[str, str], job_id: str, last_id: str | None = None
+    client: TestClient,
+    user: dict[str, str],
+    job_id: str,
+    last_id: str | None = None,
+    seen: Callable[[StreamMessage], None] = lambda message: None,
 ) -> list[StreamMessage]:
     headers = auth(user) | ({"Last-Event-ID": last_id} if last_id else {})
     with client.stream("GET", f"/jobs/{job_id}/stream", headers=headers) as response:
@@ -93,7 +100,11 @@ def read(
         assert response.headers["x-accel-buffering"] == "no"
         assert response.headers["x-content-type-options"] == "nosniff"
         # TestClient's response is httpx2's, whose streaming API httpx-sse reads alike
-        return list(messages(EventSource(response).iter_sse()))  # type: ignore[arg-type]
+        out = []
+        for message in messages(EventSource(response).iter_sse()):  # type: ignore[arg-type]
+            seen(message)
+            out.append(message)
+        return out
 
 
 def shape(messages: list[StreamMessage]) -> list[tuple[str, Any]]:
@@ -160,12 +171,18 @@ def test_resume_from_any_id_gives_the_rest_exactly(client: TestClient, context: 
 def test_live_stream_follows_the_job_to_its_end(client: TestClient, context: Context) -> None:
     user = create_user(client)
     job_id = new_job(context, user["user_id"], 6)
+    loading = threading.Event()
+
+    def seen(message: StreamMessage) -> None:
+        if message.event == "progress" and message.data.get("message") == "loading data":
+            loading.set()
+
     writer = threading.Thread(
-        target=drive, args=(context, job_id, 6), kwargs={"pause": 0.1, "loading": 0.6}
+        target=drive, args=(context, job_id, 6), kwargs={"pause": 0.1, "loading": loading}
     )
     writer.start()
     try:
-        messages = read(client, user, job_id)
+        messages = read(client, user, job_id, seen=seen)
     finally:
         writer.join()
     assert shape(messages) == [
