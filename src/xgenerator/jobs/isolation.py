@@ -17,11 +17,15 @@ XGBoost itself (SHAP, predictions, reports) if it is to fork trainings. Why `os.
 not `multiprocessing`: Celery's pool processes are daemonic, and multiprocessing (billiard
 too) refuses to start children from a daemonic process. The fork comes before the lease
 thread starts, so the pool process has a single thread when it forks.
+
+The fork costs ~30 ms of CPU a job (`bench/isolation.py`, docs/benchmarks.md). Kinds that
+never run XGBoost or other OpenMP code and end quickly (`IN_POOL_PROCESS`) skip it.
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import os
 import signal
@@ -33,6 +37,7 @@ from typing import NoReturn
 from xgenerator.context import Context
 from xgenerator.jobs import reconciler
 from xgenerator.jobs.runtime import Runtime
+from xgenerator.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,16 @@ PR_SET_PDEATHSIG = 1
 MAX_ANSWER = 512
 # After SIGKILL the kernel frees a process at once; past this something is badly wrong.
 KILL_WAIT_S = 30.0
+
+
+# Kinds that run in the pool process itself: no XGBoost, no OpenMP (which would make every
+# later fork hang), nothing long inside C code.
+IN_POOL_PROCESS = frozenset({"noop", "cleanup"})
+
+
+def wanted(settings: Settings, job_type: str) -> bool:
+    """Whether a job of this kind runs in a process of its own."""
+    return settings.isolate_jobs and job_type not in IN_POOL_PROCESS
 
 
 def die_with_parent() -> None:
@@ -57,10 +72,14 @@ def run(context: Context, runtime: Runtime, work: Callable[[], str]) -> str:
     died by itself, say killed for memory: the job is handed back like a lost worker's)."""
     read_end, write_end = os.pipe()
     parent = os.getpid()
+    # The child's garbage collector must not walk the objects it inherits: touching them
+    # copies every page of the heap (a full collection cost ~0.4 s and the heap's size).
+    gc.freeze()
     pid = os.fork()
     if pid == 0:
         os.close(read_end)
         _child(context, parent, work, write_end)
+    gc.unfreeze()
     os.close(write_end)
     log.info("job %s: running in process %s", runtime.job_id, pid)
     child = Child(pid, context.settings.job_stop_grace_s)

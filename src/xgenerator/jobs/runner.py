@@ -45,7 +45,7 @@ def run(context: Context, job_id: str, worker_id: str) -> str:
     if attempt == 1 and job.started_at is not None:
         context.metrics.started(job.job_type, (job.started_at - job.created_at).total_seconds())
     runtime = Runtime(context, job_id, attempt, job.job_type)
-    if settings.isolate_jobs:
+    if isolation.wanted(settings, job.job_type):
         # in a child process, which the lease thread stops at once when the job must end
         result = isolation.run(context, runtime, lambda: _execute(context, job, runtime))
     else:
