@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload, wait_for
-from tests.support.jobs import job, models_of, submit, wait_final
+from tests.support.jobs import SLOW, job, models_of, submit, wait_final
 from xgenerator.context import Context
 from xgenerator.settings import Settings
 
@@ -37,17 +38,22 @@ def long_round_job(client: TestClient) -> tuple[dict[str, str], str]:
 
 
 def events(client: TestClient, user: dict[str, str], job_id: str) -> list[str]:
+    return [e["event"] for e in event_rows(client, user, job_id)]
+
+
+def event_rows(client: TestClient, user: dict[str, str], job_id: str) -> list[dict[str, Any]]:
     body: dict[str, Any] = client.get(f"/jobs/{job_id}/events", headers=auth(user)).json()
-    return [e["event"] for e in body["events"]]
+    rows: list[dict[str, Any]] = body["events"]
+    return rows
 
 
-def job_process(worker: WorkerProcess, job_id: str) -> int:
-    """The pid of the process the worker forked for the job (from its log)."""
+def job_process(worker: WorkerProcess, job_id: str, attempt: int = 1) -> int:
+    """The pid of the process the worker forked for the job's attempt (from its log)."""
     pattern = re.compile(rf"job {job_id}: running in process (\d+)")
 
     def logged() -> int | None:
-        found = pattern.search(worker.output())
-        return int(found.group(1)) if found else None
+        found = pattern.findall(worker.output())
+        return int(found[attempt - 1]) if len(found) >= attempt else None
 
     return wait_for(logged, 60, what=f"job {job_id} to get its process")
 
@@ -161,4 +167,43 @@ def test_the_time_limit_stops_the_round_in_progress_and_is_not_retried(
     again = job(client, user, job_id)
     assert (again["status"], again["attempts"]) == ("failed", 1)
     assert events(client, user, job_id) == ["submitted", "started", "failed"]
+    assert models_of(context, job_id) == 0
+
+
+@pytest.fixture
+def plain_worker(settings: Settings) -> Iterator[WorkerProcess]:
+    """The default lease (60 s): a job handed back sooner was not waiting for it to expire."""
+    process = WorkerProcess(settings, "plain", concurrency=1)
+    process.start()
+    yield process
+    process.stop()
+
+
+def test_a_job_whose_process_dies_is_handed_back_at_once(
+    client: TestClient, context: Context, plain_worker: WorkerProcess
+) -> None:
+    user = create_user(client)
+    dataset_id = upload(client, user, classification_frame(2_000)).json()["dataset_id"]
+    job_id = submit(client, user, dataset_id, 2_000, **SLOW)
+    child = job_process(plain_worker, job_id)
+    pool = parent_of(child)
+    # past its first checkpoint (every 25 rounds)
+    wait_for(
+        lambda: (job(client, user, job_id)["progress"]["round"] or 0) > 25, 120, 0.05, "round 26"
+    )
+    os.kill(child, signal.SIGKILL)  # as the OOM killer would
+    killed = time.monotonic()
+
+    wait_for(lambda: "requeued" in events(client, user, job_id), 10, 0.05, "the hand-back")
+    assert time.monotonic() - killed < 10 < context.settings.lease_s
+    [requeued] = [e for e in event_rows(client, user, job_id) if e["event"] == "requeued"]
+    assert "its process was killed by SIGKILL" in requeued["message"]
+    # the pool process lived on and runs the next attempt in a new process, from the checkpoint
+    again = job_process(plain_worker, job_id, attempt=2)
+    assert again != child and parent_of(again) == pool
+    wait_for(lambda: "resumed" in events(client, user, job_id), 60, 0.05, "the resumed attempt")
+    assert job(client, user, job_id)["attempts"] == 2
+    assert client.post(f"/jobs/{job_id}/cancel", headers=auth(user)).status_code == 200
+    assert wait_final(client, user, job_id, timeout=30)["status"] == "cancelled"
+    wait_for(lambda: gone(again), 5, 0.05, "the second process to be stopped")
     assert models_of(context, job_id) == 0
