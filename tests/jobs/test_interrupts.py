@@ -95,7 +95,7 @@ def noop(client: TestClient, user: dict[str, str]) -> str:
 
 
 def started(client: TestClient, user: dict[str, str], job_id: str) -> bool:
-    return job(client, user, job_id)["status"] != "queued"
+    return bool(job(client, user, job_id)["status"] != "queued")
 
 
 @pytest.fixture
