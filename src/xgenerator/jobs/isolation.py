@@ -85,7 +85,11 @@ def run(context: Context, runtime: Runtime, work: Callable[[], str]) -> str:
     child = Child(pid, context.settings.job_stop_grace_s)
     try:
         with runtime.keeping_lease(halt=child.stop):
-            status = child.wait()
+            try:
+                status = child.wait()
+            except BaseException:  # this process is being stopped: the job goes with it
+                child.kill()
+                raise
         answer = _read_answer(read_end)
     finally:
         os.close(read_end)
@@ -134,6 +138,11 @@ class Child:
         self._signal(signal.SIGKILL)
         if not self._gone.wait(KILL_WAIT_S):
             log.error("process %s still not gone %gs after SIGKILL", self.pid, KILL_WAIT_S)
+
+    def kill(self) -> None:
+        """SIGKILL and reap, from the waiting thread itself."""
+        self._signal(signal.SIGKILL)
+        self.wait()
 
     def _signal(self, sig: signal.Signals) -> bool:
         """Send `sig` unless the child was reaped already; whether it was sent."""
