@@ -33,7 +33,7 @@ from bench.report import Config
 from xgenerator.context import Context, build_context
 from xgenerator.db.engine import make_engine
 from xgenerator.db.migrate import upgrade
-from xgenerator.embedded import die_with_parent
+from xgenerator.jobs.isolation import die_with_parent
 from xgenerator.settings import Settings
 
 T = TypeVar("T")

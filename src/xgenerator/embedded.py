@@ -7,12 +7,10 @@ with the parent, even when the parent is SIGKILLed (Linux `PR_SET_PDEATHSIG`).
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,18 +20,11 @@ from pathlib import Path
 import redis
 
 from xgenerator.errors import ConfigurationError
+from xgenerator.jobs.isolation import die_with_parent  # runs in the child, before exec
 from xgenerator.jobs.queues import CPU_QUEUES
 from xgenerator.settings import Settings
 
 log = logging.getLogger(__name__)
-
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:  # runs in the child between fork and exec
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def find_redis_server(configured: str | None) -> str:

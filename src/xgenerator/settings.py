@@ -93,6 +93,13 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(default=10.0, gt=0)
     requeue_after_s: float = Field(default=60.0, ge=0)
     checkpoint_every: int = Field(default=25, ge=0)
+    # Each job runs in a child process of the worker's pool process (jobs/isolation.py), so a
+    # cancel, the time limit or a lost lease stops it at once, even inside one boosting round
+    # of XGBoost's C code, and its memory goes back to the OS when it ends. False: jobs run in
+    # the pool process and stop at their next check (the end of the round).
+    isolate_jobs: bool = True
+    # A job's process that must stop gets SIGTERM, then SIGKILL this much later.
+    job_stop_grace_s: float = Field(default=2.0, ge=0)
     progress_interval_s: float = Field(default=0.5, ge=0)
     # Live job streams poll the database (so any API process serves any stream); a stream
     # closes after stream_max_s and the client resumes it with Last-Event-ID.

@@ -255,7 +255,7 @@ def test_two_cleanups_at_once_do_no_harm(service: ServiceFactory) -> None:
 
 
 def test_cleanup_is_a_visible_job_of_the_system_user(service: ServiceFactory) -> None:
-    svc = service(max_active_jobs_per_user=1, cleanup_interval_s=3600)
+    svc = service(max_active_jobs_per_user=1, cleanup_interval_s=3600, isolate_jobs=False)
     alice = new_user(svc)
     add_job(svc.context, alice, "succeeded", datetime.now(UTC) - timedelta(days=91))
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from tests.support import classification_frame, create_user, upload
-from tests.support.jobs import submit
+from tests.support.jobs import in_process, submit
 from tests.support.rows import new_job
 from xgenerator.context import Context
 from xgenerator.db.tables import Job, JobEvent, Model
@@ -50,7 +50,7 @@ def test_a_success_whose_acknowledgement_is_lost_keeps_its_model(
     job_id = submit(client, user, dataset_id, 5)  # no worker: it waits, queued
     seen = lose_the_answer_to_the_first_model_commit(context)
 
-    assert runner.run(context, job_id, "test:1") == "succeeded"
+    assert runner.run(in_process(context), job_id, "test:1") == "succeeded"
 
     assert seen["raised"] == 1
     with context.db.session() as session:
@@ -82,7 +82,7 @@ def test_a_cancel_requested_after_the_last_phase_wins_over_the_success(
     event.listen(sessions, "after_flush", after_flush)
     event.listen(sessions, "after_commit", after_commit)
 
-    assert runner.run(context, job.id, "test:1") == "cancelled"
+    assert runner.run(in_process(context), job.id, "test:1") == "cancelled"
 
     with context.db.session() as session:
         stored = session.get(Job, job.id)

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.support import auth, classification_frame, create_user, upload
+from tests.support.jobs import in_process
 from xgenerator.context import Context
 from xgenerator.db.tables import Dataset, JobArtifact, Model
 from xgenerator.jobs import kinds, runner
@@ -34,7 +35,7 @@ def everything_under(root: Path) -> list[str]:
 
 def run_inline(context: Context, job_id: str) -> None:
     kinds.load_all()
-    assert runner.run(context, job_id, "test-worker") == "succeeded"
+    assert runner.run(in_process(context), job_id, "test-worker") == "succeeded"
 
 
 def test_user_chosen_names_are_data_not_paths(

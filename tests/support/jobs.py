@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -16,6 +17,12 @@ from xgenerator.db.tables import Dataset, Job, JobArtifact, Model
 
 # Parameters that make a training slow enough to still be running when a test acts on it.
 SLOW = {"max_depth": 8, "eta": 0.01, "nthread": 1}
+
+
+def in_process(context: Context) -> Context:
+    """The same context with jobs run in this process (`runner.run` without the fork of
+    `jobs/isolation.py`), for tests that watch or fault a job's code from here."""
+    return replace(context, settings=context.settings.model_copy(update={"isolate_jobs": False}))
 
 
 def wait_final(

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from xgenerator.client import Client, Job
-from xgenerator.embedded import die_with_parent
+from xgenerator.jobs.isolation import die_with_parent
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -50,6 +50,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._inherited: list[object] = []
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -75,3 +76,10 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def after_fork(self) -> None:
+        """In a forked child: a pool of its own. The parent's connections are neither used
+        nor closed (they stay referenced until the child exits, so no driver closes a
+        shared socket when they are garbage collected)."""
+        self._inherited.append(self.engine.pool)
+        self.engine.dispose(close=False)

@@ -254,3 +254,14 @@ def release_worker_jobs(context: Context, worker_prefix: str) -> Report:
     for job in running:
         _recover(context, job, report, f"{job.worker_id} shut down", lease_expired=False)
     return report
+
+
+def release_job(context: Context, job_id: str, attempt: int, reason: str) -> Report:
+    """Hand back one job whose process died under a live worker (`jobs/isolation.py`), at
+    once rather than when its lease expires; only if `attempt` still runs it."""
+    report = Report()
+    with context.db.session() as session:
+        job = session.get(Job, job_id)
+    if job is not None and job.status is JobStatus.RUNNING and job.attempts == attempt:
+        _recover(context, job, report, reason, lease_expired=False)
+    return report

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from xgenerator.context import Context
 from xgenerator.db.tables import Job, JobArtifact
 from xgenerator.errors import InvalidInput, NotFound, ServiceUnavailable, TrainingFailed
-from xgenerator.jobs import finished, kinds, publish, repository, rounds, state
+from xgenerator.jobs import finished, isolation, kinds, publish, repository, rounds, state
 from xgenerator.jobs.kinds import Outcome
 from xgenerator.jobs.runtime import (
     JobCancelled,
@@ -45,8 +45,12 @@ def run(context: Context, job_id: str, worker_id: str) -> str:
     if attempt == 1 and job.started_at is not None:
         context.metrics.started(job.job_type, (job.started_at - job.created_at).total_seconds())
     runtime = Runtime(context, job_id, attempt, job.job_type)
-    with runtime.keeping_lease():
-        result = _execute(context, job, runtime)
+    if isolation.wanted(settings, job.job_type):
+        # in a child process, which the lease thread stops at once when the job must end
+        result = isolation.run(context, runtime, lambda: _execute(context, job, runtime))
+    else:
+        with runtime.keeping_lease():
+            result = _execute(context, job, runtime)
     if result in FINISHED:
         finished.record(
             context, job.job_type, JobStatus(result), time.monotonic() - runtime.started

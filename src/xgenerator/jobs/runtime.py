@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,11 +69,17 @@ class Runtime:
     _lost: threading.Event = field(default_factory=threading.Event)
     _ended: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
+    _halt: Callable[[], None] | None = None
 
     @contextmanager
-    def keeping_lease(self) -> Iterator[None]:
+    def keeping_lease(self, halt: Callable[[], None] | None = None) -> Iterator[None]:
         """Renew the lease from a thread while the job runs, so phases without progress
-        (loading data, building matrices, writing results) cannot let it lapse."""
+        (loading data, building matrices, writing results) cannot let it lapse.
+
+        `halt` stops the job's code at once (`jobs/isolation.py`: its process); that thread
+        calls it when it ends the job or finds the lease lost, before it deletes the
+        checkpoint. Without it, the code stops at its next check."""
+        self._halt = halt
         keeper = threading.Thread(target=self._keep_lease, name=f"lease-{self.job_id}", daemon=True)
         keeper.start()
         try:
@@ -106,6 +112,7 @@ class Runtime:
                     continue  # a short outage: the lease outlives it, try again next tick
                 if cancelled is None:
                     self._lost.set()  # seen by the job at its next progress report
+                    self._halt_work()
                     return
                 if cancelled:
                     self._end(JobStatus.CANCELLED, "cancelled", "cancelled while running")
@@ -113,8 +120,9 @@ class Runtime:
                 return
 
     def _end(self, status: JobStatus, event: str, message: str, **fields: Any) -> None:
-        """Record the job's end now, fenced by this attempt; the job's code stops at its next
-        progress report (`JobEnded`) and whatever it writes after this is fenced out."""
+        """Record the job's end now, fenced by this attempt, then halt the job's process (if
+        it has one of its own); otherwise its code stops at its next progress report
+        (`JobEnded`). Whatever it writes after this is fenced out."""
         try:
             with self.context.db.session() as session:
                 changed = repository.transition(
@@ -130,16 +138,36 @@ class Runtime:
             return  # tried again at the next tick
         if not changed:
             self._lost.set()
+            self._halt_work()
             return
         self._ended.set()
+        self._halt_work()  # before the checkpoint goes: a live process could write it again
         finished.record(self.context, self.job_type, status, time.monotonic() - self.started)
         try:
             self.drop_checkpoint()
         except Exception:
             log.exception("job %s: could not delete its checkpoint", self.job_id)
 
+    def _halt_work(self) -> None:
+        if self._halt is None:
+            return
+        try:
+            self._halt()
+        except Exception:
+            log.exception("job %s: could not stop its process", self.job_id)
+
     def _past_time_limit(self) -> bool:
         return time.monotonic() - self.started > self.context.settings.soft_time_limit_s
+
+    @property
+    def ended(self) -> bool:
+        """The lease thread ended the job (cancel, time limit)."""
+        return self._ended.is_set()
+
+    @property
+    def lost(self) -> bool:
+        """Another attempt owns the job now."""
+        return self._lost.is_set()
 
     def check(self) -> None:
         """Between phases, without a database round trip: stop if the lease thread ended the
