@@ -35,8 +35,9 @@ class WorkerDied(BaseException):
 
 @pytest.fixture
 def every_round(settings: Settings) -> Iterator[Context]:
-    """A context that checkpoints after every round and writes progress at every round."""
-    ctx = build_context(settings.model_copy(update={"checkpoint_every": 1}))
+    """A context that checkpoints after every round and writes progress at every round, and
+    runs jobs in this process (the test kills one from here)."""
+    ctx = build_context(settings.model_copy(update={"checkpoint_every": 1, "isolate_jobs": False}))
     yield ctx
     ctx.close()
 
