@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -66,14 +69,48 @@ def slow_service(
 
 
 @contextmanager
-def frozen(worker: WorkerProcess) -> Iterator[None]:
-    """Stop every process of the worker (its pool children too) until the block ends."""
+def frozen(worker: WorkerProcess, context: Context, job_id: str) -> Iterator[None]:
+    """Stop every process of the worker (its pool and job processes too) until the block
+    ends, at a moment when none holds a lock on the job's row: a process frozen inside a
+    write would make the cancel wait for it (SQLite's database lock, PostgreSQL's row lock)."""
     assert worker.process is not None
-    os.killpg(worker.process.pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 30
+    while True:
+        os.killpg(worker.process.pid, signal.SIGSTOP)
+        if row_is_free(context, job_id):
+            break
+        os.killpg(worker.process.pid, signal.SIGCONT)
+        assert time.monotonic() < deadline, "the worker kept the job's row locked for 30 s"
+        time.sleep(0.05)
     try:
         yield
     finally:
         os.killpg(worker.process.pid, signal.SIGCONT)
+
+
+def row_is_free(context: Context, job_id: str) -> bool:
+    """Whether another connection can lock the job's row right now (waiting 0.2 s at most)."""
+    url = context.settings.resolved_database_url
+    if url.startswith("sqlite"):
+        lite = sqlite3.connect(url.split("///", 1)[1], timeout=0.2, isolation_level=None)
+        try:
+            lite.execute("BEGIN IMMEDIATE")
+            lite.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:  # database is locked
+            return False
+        finally:
+            lite.close()
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as conn:
+        conn.execute("SET lock_timeout = '200ms'")
+        try:
+            conn.execute("SELECT id FROM jobs WHERE id = %s FOR UPDATE", [job_id])
+            return True
+        except psycopg.errors.LockNotAvailable:
+            return False
+        finally:
+            conn.rollback()
 
 
 def stored_files(root: Path) -> set[str]:
@@ -109,7 +146,7 @@ def test_each_kind_stops_when_cancelled_while_running(
     for job_type, submit in kinds.items():
         job_id = submit()
         wait_running(client, user, job_id)
-        with frozen(worker):
+        with frozen(worker, context, job_id):
             job = client.get(f"/jobs/{job_id}", headers=auth(user)).json()
             assert job["status"] == "running", job
             premature = client.get(f"/jobs/{job_id}/result", headers=auth(user))
