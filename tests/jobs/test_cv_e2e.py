@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload, wait_for
-from tests.support.jobs import SLOW, job, models_of, wait_final
+from tests.support.jobs import SLOW, job, models_of, submit_job, wait_final
 from xgenerator.context import Context
 from xgenerator.errors import InvalidInput
 from xgenerator.jobs import service
@@ -18,22 +18,7 @@ from xgenerator.jobs import service
 def submit_cv(
     client: TestClient, user: dict[str, str], dataset_id: str, rounds: int, **extra: Any
 ) -> str:
-    response = client.post(
-        "/cv",
-        headers=auth(user),
-        json={
-            "model_name": "cv-model",
-            "dataset_id": dataset_id,
-            "task_type": "classification",
-            "target": "label",
-            "num_boost_round": rounds,
-            **extra,
-        },
-    )
-    assert response.status_code == 202, response.text
-    assert response.json()["job_type"] == "cv"
-    job_id: str = response.json()["job_id"]
-    return job_id
+    return submit_job(client, user, "cv", dataset_id, rounds, "cv-model", **extra)
 
 
 def test_cv_with_refit(client: TestClient, context: Context, worker: WorkerProcess) -> None:

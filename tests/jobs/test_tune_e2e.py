@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.support import WorkerProcess, auth, classification_frame, create_user, upload, wait_for
-from tests.support.jobs import FAST_LEASE, wait_final
+from tests.support.jobs import FAST_LEASE, submit_job, wait_final
 from xgenerator.context import Context
 from xgenerator.db.tables import Job, Model
 from xgenerator.jobs import reconciler, repository
@@ -20,22 +20,7 @@ from xgenerator.settings import Settings
 def submit_tune(
     client: TestClient, user: dict[str, str], dataset_id: str, rounds: int, **extra: Any
 ) -> str:
-    response = client.post(
-        "/tune",
-        headers=auth(user),
-        json={
-            "model_name": "tuned",
-            "dataset_id": dataset_id,
-            "task_type": "classification",
-            "target": "label",
-            "num_boost_round": rounds,
-            **extra,
-        },
-    )
-    assert response.status_code == 202, response.text
-    assert response.json()["job_type"] == "tune"
-    job_id: str = response.json()["job_id"]
-    return job_id
+    return submit_job(client, user, "tune", dataset_id, rounds, "tuned", **extra)
 
 
 def leaderboard(client: TestClient, user: dict[str, str], job_id: str) -> dict[str, Any]:

@@ -55,6 +55,34 @@ def submit(
     return job_id
 
 
+def submit_job(
+    client: TestClient,
+    user: dict[str, str],
+    kind: str,
+    dataset_id: str,
+    rounds: int,
+    model_name: str = "m",
+    **fields: Any,
+) -> str:
+    """POST a classification of `label` to `/{kind}` (train, cv, tune); the new job's id."""
+    response = client.post(
+        f"/{kind}",
+        headers=auth(user),
+        json={
+            "model_name": model_name,
+            "dataset_id": dataset_id,
+            "task_type": "classification",
+            "target": "label",
+            "num_boost_round": rounds,
+            **fields,
+        },
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["job_type"] == kind
+    job_id: str = response.json()["job_id"]
+    return job_id
+
+
 def job(client: TestClient, user: dict[str, str], job_id: str) -> dict[str, Any]:
     body: dict[str, Any] = client.get(f"/jobs/{job_id}", headers=auth(user)).json()
     return body
