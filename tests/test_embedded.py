@@ -186,7 +186,13 @@ def test_queued_jobs_survive_a_restart(tmp_path: Path) -> None:
         assert http.get(f"/jobs/{queued}", headers=h).json()["status"] == "queued"
     first.stop(signal.SIGKILL)  # everything dies at once: broker, worker, API
 
-    second = Server(tmp_path / "data", first.port, XGEN_LEASE_S="3", XGEN_PROGRESS_INTERVAL_S="0.1")
+    second = Server(
+        tmp_path / "data",
+        first.port,
+        XGEN_LEASE_S="3",
+        XGEN_PROGRESS_INTERVAL_S="0.1",
+        XGEN_RECONCILE_INTERVAL_S="1",  # the expired lease is seen within a second
+    )
     second.start()
     try:
         with httpx.Client(base_url=second.url, timeout=30) as http:
