@@ -144,6 +144,9 @@ def impatient_lease_worker(settings: Settings) -> Iterator[WorkerProcess]:
     process.stop()
 
 
+# The cancel test runs on both databases (the job's process opens its own connections after
+# the fork); the two below stop or kill that process the same way, so one database each.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_the_time_limit_stops_the_round_in_progress_and_is_not_retried(
     client: TestClient, context: Context, impatient_lease_worker: WorkerProcess
 ) -> None:
@@ -178,6 +181,7 @@ def plain_worker(settings: Settings) -> Iterator[WorkerProcess]:
     process.stop()
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_job_whose_process_dies_is_handed_back_at_once(
     client: TestClient, context: Context, plain_worker: WorkerProcess
 ) -> None:
