@@ -26,15 +26,24 @@ class Recorded:
         self.checkpoints.append(round)
 
 
+SPEC = TrainSpec(
+    task_type="classification",
+    target="yes_no",
+    features=FEATURES,
+    params={"max_depth": 2, "nthread": 1},
+    num_boost_round=15,
+)
+
+
 def test_no_checkpoint_after_the_last_round() -> None:
     runtime = Recorded()
-    hooks = _Hooks(cast(Runtime, runtime), checkpoint_every=5)
-    spec = TrainSpec(
-        task_type="classification",
-        target="yes_no",
-        features=FEATURES,
-        params={"max_depth": 2, "nthread": 1},
-        num_boost_round=15,
-    )
-    train(make_frame(), spec, hooks)
+    train(make_frame(), SPEC, _Hooks(cast(Runtime, runtime), checkpoint_every=5))
     assert runtime.checkpoints == [5, 10]
+
+
+def test_checkpoints_are_at_most_one_per_interval() -> None:
+    """A job shorter than the interval writes none (each checkpoint is a whole model)."""
+    runtime = Recorded()
+    hooks = _Hooks(cast(Runtime, runtime), checkpoint_every=5, checkpoint_min_interval_s=3600)
+    train(make_frame(), SPEC, hooks)
+    assert runtime.checkpoints == []

@@ -34,6 +34,8 @@ def make_settings(tmp_path: Path, database_url: str, broker_url: str, **extra: o
         "storage_url": (tmp_path / "artifacts").as_uri(),
         "progress_interval_s": 0.05,
         "reconcile_interval_s": 1.0,
+        # tests place checkpoints by rounds (checkpoint_every), whatever the clock says
+        "checkpoint_min_interval_s": 0.0,
         "max_upload_mb": 5,
         # Suites send many requests and jobs quickly; tests/ops turns these on explicitly.
         "rate_limit_enabled": False,

@@ -59,7 +59,12 @@ def run(
         tempfile.TemporaryDirectory(dir=scratch, prefix=f"extmem-{job.id}-") as cache,
         threads.registered(job.id, spec.params.get("nthread")) as share,
     ):
-        hooks = hooks_type(runtime, context.settings.checkpoint_every, share)
+        hooks = hooks_type(
+            runtime,
+            context.settings.checkpoint_every,
+            share,
+            checkpoint_min_interval_s=context.settings.checkpoint_min_interval_s,
+        )
         trained = train_external(
             batches(context, dataset, columns),
             spec,

@@ -79,7 +79,11 @@ def run(
         runtime.progress(
             percent=0, message=f"distributed: scanning the data on {workers} Dask workers"
         )
-        hooks = hooks_type(runtime, settings.checkpoint_every)
+        hooks = hooks_type(
+            runtime,
+            settings.checkpoint_every,
+            checkpoint_min_interval_s=settings.checkpoint_min_interval_s,
+        )
         trained = train_dask(
             client,
             read_piece,

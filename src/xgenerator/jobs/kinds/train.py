@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import pandas as pd
@@ -46,8 +47,11 @@ class _Hooks:
     share: threads.Share | None = None
     # a search's trial: asked after every round whether to stop (raises TrialPruned)
     pruner: Callable[[int, list[dict[str, Any]]], None] | None = None
+    # and at most one checkpoint per this many seconds (settings.checkpoint_min_interval_s)
+    checkpoint_min_interval_s: float = 0.0
     _jobs: int | None = None  # trainings sharing the worker at the last count
     _total: int | None = None  # the job's rounds, as the last progress report said
+    _saved_at: float = field(default_factory=time.monotonic)  # the last checkpoint (or start)
 
     def threads(self) -> int | None:
         """The worker's thread budget decides; without one, the `nthread` parameter or
@@ -80,8 +84,12 @@ class _Hooks:
         # Not after the last round: the model itself is stored right after, and this would
         # be the largest checkpoint of the job, written to be deleted.
         last = round == self._total
-        if self.checkpoint_every and round % self.checkpoint_every == 0 and not last:
-            self.runtime.save_checkpoint(bundle.booster_bytes(booster), round)
+        if not self.checkpoint_every or round % self.checkpoint_every or last:
+            return
+        if time.monotonic() - self._saved_at < self.checkpoint_min_interval_s:
+            return
+        self.runtime.save_checkpoint(bundle.booster_bytes(booster), round)
+        self._saved_at = time.monotonic()
 
 
 class TrainKind:
@@ -128,7 +136,12 @@ class TrainKind:
         frame = datasets.load_frame(context.store, dataset, columns=columns)
         init = self._init(context, runtime, job, spec, frame, parent)
         with threads.registered(job.id, spec.params.get("nthread")) as share:
-            hooks = _Hooks(runtime, context.settings.checkpoint_every, share)
+            hooks = _Hooks(
+                runtime,
+                context.settings.checkpoint_every,
+                share,
+                checkpoint_min_interval_s=context.settings.checkpoint_min_interval_s,
+            )
             if job.parent_job_id is not None and "trial" in cfg:
                 from xgenerator.jobs.search import TrialPruning
 
