@@ -252,7 +252,8 @@ class ServiceWorker(Process):
 class ThrowawayDatabase:
     """A migrated PostgreSQL database (dropped at close) or SQLite file, just for this run."""
 
-    def __init__(self, kind: DbKind, directory: Path) -> None:
+    def __init__(self, kind: DbKind, directory: Path, migrate: bool = True) -> None:
+        """`migrate=False`: the caller migrates (with the code version it runs)."""
         self.kind = kind
         self.name = f"xgen_bench_{uuid.uuid4().hex[:10]}"
         if kind == "sqlite":
@@ -262,6 +263,8 @@ class ThrowawayDatabase:
                 admin.execute(f'CREATE DATABASE "{self.name}"')
             base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
             self.url = f"{base}/{self.name}"
+        if not migrate:
+            return
         engine = make_engine(self.url)
         try:
             upgrade(engine)
@@ -343,10 +346,10 @@ class FinalJobs:
 class Stack:
     """One XGenerator deployment: database, artifact directory, API server, workers."""
 
-    def __init__(self, kind: DbKind, workdir: Path) -> None:
+    def __init__(self, kind: DbKind, workdir: Path, migrate: bool = True) -> None:
         self.dir = workdir / f"stack-{kind}-{uuid.uuid4().hex[:6]}"
         (self.dir / "data").mkdir(parents=True)
-        self.db = ThrowawayDatabase(kind, self.dir)
+        self.db = ThrowawayDatabase(kind, self.dir, migrate)
         self.settings = Settings(
             data_dir=self.dir / "data",
             database_url=self.db.url,

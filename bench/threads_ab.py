@@ -11,6 +11,7 @@ baseline.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +24,9 @@ from bench.training import epoch
 
 
 def block(work: Path, csv: Path, rounds: int) -> tuple[float, list[float]]:
-    stack = Stack("postgresql", work)
+    stack = Stack("postgresql", work, migrate=False)
+    # the schema of the code version under test, migrated by that code
+    subprocess.run([sys.executable, "-m", "xgenerator", "migrate"], env=stack.env, check=True)
     try:
         stack.start_workers(1, concurrency=2)
         user = stack.create_user()

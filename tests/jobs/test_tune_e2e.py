@@ -85,6 +85,9 @@ def test_search_finds_the_high_learning_rate_and_keeps_its_model(
     with context.db.session() as session:
         models = list(session.scalars(select(Model).where(Model.name == "tuned")))
     assert len(models) == 6 and final["model_id"] in {m.id for m in models}
+    # a trial's SHAP summary reads a small sample (300 rows here; a training job reads 2,000)
+    shap = client.get(f"/models/{final['model_id']}/importance?type=shap", headers=auth(user))
+    assert shap.json()["rows"] == 200
     # trials are listed in /jobs with their search
     listed = client.get("/jobs?job_type=train", headers=auth(user)).json()["jobs"]
     assert {j["parent_job_id"] for j in listed} == {job_id}
