@@ -401,11 +401,16 @@ def train_dask(
     except xgb.core.XGBoostError as exc:
         raise TrainingFailed("XGBoostError", trim_xgboost_error(exc)) from exc
     except BaseException:
-        # every worker stops at its next round; the data's futures are released now
+        # every worker stops at its next round; once they have, the data's futures are
+        # cancelled. Not before: cancelling keys whose dependents (the training's tasks) no
+        # client holds trips an assertion in the scheduler, which then stops serving this
+        # client's stream.
         stop.set()
-        client.cancel(coded)
-        if "training" not in locals() or _stopped(training):
+        started = "training" in locals()
+        if not started or _stopped(training):
             stop.clear()  # the scheduler forgets the event
+            if started:
+                client.cancel(coded)
         raise
     finally:
         queue.close()

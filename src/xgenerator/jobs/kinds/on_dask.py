@@ -11,13 +11,17 @@ model, registered as any other. A scheduler that cannot be reached is a retry la
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 from xgenerator.context import Context
 from xgenerator.db.tables import Dataset, Job
 from xgenerator.errors import ServiceUnavailable, TrainingFailed
-from xgenerator.jobs.runtime import Runtime
+from xgenerator.jobs.runtime import JobEnded, Runtime
 from xgenerator.ml import bundle
 from xgenerator.ml.distributed import Piece, train_dask
 from xgenerator.ml.external import VALIDATION_CAP, ExternalResult
@@ -66,7 +70,7 @@ def run(
         raise ServiceUnavailable(
             f"the Dask scheduler at {address} cannot be reached: {exc}", {"scheduler": address}
         ) from exc
-    with client:
+    with client, _stop_on_sigterm():
         workers = len(client.scheduler_info(n_workers=-1)["workers"])
         if workers == 0:
             raise ServiceUnavailable(
@@ -109,3 +113,23 @@ def run(
         "metric is not scored on Dask, the validation metric every round",
     )
     return trained
+
+
+@contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """The work of this job runs on the Dask cluster, not in this process: when the worker
+    stops this job's process (cancel, time limit, lost lease: SIGTERM, then SIGKILL after
+    `job_stop_grace_s`), the cluster must be told first. SIGTERM raises here, so that
+    `train_dask` sets its stop event and cancels its futures before the process goes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may handle signals (tests call jobs from others)
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise JobEnded("this job's process was stopped by its worker")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
