@@ -97,7 +97,14 @@ def fork_sample(context: Context, user_id: str, isolated: bool) -> Sample:
         with runtime.keeping_lease():
             return body()
 
-    return timed(lambda: isolation.run(context, runtime, body) if isolated else in_process())
+    def in_child() -> tuple[str, Callable[[], None]]:
+        return body(), lambda: None
+
+    return timed(
+        lambda: (
+            isolation.run(context, runtime, in_child, lambda _: None) if isolated else in_process()
+        )
+    )
 
 
 def compare(name: str, sample: Callable[[bool], Sample], pairs: int) -> None:

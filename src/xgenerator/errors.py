@@ -27,8 +27,9 @@ class NotFound(XGeneratorError):
 
     code = "not_found"
 
-    def __init__(self, kind: str, object_id: str) -> None:
-        super().__init__(f"{kind} {object_id!r} not found", {"id": object_id})
+    def __init__(self, kind: str, object_id: str, why: str | None = None) -> None:
+        message = f"{kind} {object_id!r} not found" + (f": {why}" if why else "")
+        super().__init__(message, {"id": object_id})
         self.code = f"{kind}_not_found"
 
 

@@ -74,6 +74,9 @@ def test_bad_training_requests_are_422_and_create_no_job(
         train_body(dataset_id, num_boost_round=10**9),
         train_body(dataset_id, task_type="regression"),  # string target
         train_body(dataset_id, status="succeeded"),  # a field a client may not set
+        train_body(dataset_id, eval_every=0),
+        # early stopping reads the validation metric every round
+        train_body(dataset_id, early_stopping_rounds=5, eval_every=2),
     ]
     for body in bad:
         response = client.post("/train", headers=auth(user), json=body)

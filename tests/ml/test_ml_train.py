@@ -10,12 +10,19 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from xgenerator.errors import TrainingFailed
+from xgenerator.errors import InvalidInput, TrainingFailed
 from xgenerator.ml.bundle import load_booster
 from xgenerator.ml.features import to_model_frame
 from xgenerator.ml.prepare import prepare
 from xgenerator.ml.split import split_indices
-from xgenerator.ml.train import InitModel, TrainResult, TrainSpec, _matrices, train
+from xgenerator.ml.train import (
+    InitModel,
+    TrainResult,
+    TrainSpec,
+    _matrices,
+    train,
+    validation_every,
+)
 
 
 def spec(target: str, features: list[str], params: dict[str, Any], **kw: Any) -> TrainSpec:
@@ -105,6 +112,42 @@ def test_hooks_see_every_round(
     assert hooks.rounds[-1][2] == {k: v for k, v in result.history[-1].items() if k != "round"}
     assert sorted(hooks.checkpoints) == list(range(1, 9))
     assert load_booster(hooks.checkpoints[3]).num_boosted_rounds() == 3
+
+
+def test_validation_metric_every_k_rounds_scores_what_every_round_would(
+    frame: pd.DataFrame, features: list[str], fast_params: Any
+) -> None:
+    every_round = train(frame, spec("yes_no", features, fast_params, num_boost_round=14))
+    sparse = train(frame, spec("yes_no", features, fast_params, num_boost_round=14, eval_every=4))
+    scored = {h["round"]: h for h in sparse.history if "validation-logloss" in h}
+    assert list(scored) == [4, 8, 12, 14]  # every 4th and the last
+    assert [h["round"] for h in sparse.history] == list(range(1, 15))  # progress every round
+    for h in every_round.history:
+        if h["round"] in scored:
+            assert scored[h["round"]]["validation-logloss"] == h["validation-logloss"]
+    assert sparse.metrics == every_round.metrics
+    rows = to_model_frame(frame, sparse.features)
+    np.testing.assert_array_equal(
+        sparse.booster.inplace_predict(rows), every_round.booster.inplace_predict(rows)
+    )
+
+
+def test_the_default_validation_interval_gives_about_fifty_points(
+    frame: pd.DataFrame, features: list[str], fast_params: Any
+) -> None:
+    def every(**kw: Any) -> int:
+        return validation_every(spec("yes_no", features, fast_params, **kw))
+
+    assert every(num_boost_round=50) == 1
+    assert every(num_boost_round=200) == 4
+    assert every(num_boost_round=1000, eval_every=7) == 7
+    # early stopping reads the metric every round: never sparser, and a request cannot ask
+    assert every(num_boost_round=1000, early_stopping_rounds=10) == 1
+    with pytest.raises(InvalidInput):
+        train(
+            frame,
+            spec("yes_no", features, fast_params, early_stopping_rounds=3, eval_every=2),
+        )
 
 
 def test_training_metric_every_k_rounds_leaves_the_model_unchanged(

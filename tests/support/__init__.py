@@ -21,6 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from xgenerator.artifacts import ArtifactStore
+from xgenerator.client import Client, NotFoundError
 from xgenerator.settings import Settings
 
 T = TypeVar("T")
@@ -309,3 +310,20 @@ def regression_frame(rows: int = 300, seed: int = 1) -> pd.DataFrame:
     city = rng.choice(["paris", "oslo", "rome"], size=rows)
     y = 3 * x1 + (city == "oslo") * 2 + rng.normal(scale=0.1, size=rows)
     return pd.DataFrame({"x1": x1, "city": city, "y": y})
+
+
+# What follows a training's success on a live server (XGEN_SHAP_SUMMARY_AFTER_SUCCESS):
+# the events a finished training job may have after `succeeded`.
+AFTER_SUCCESS = {"shap_summary"}
+
+
+def shap_summary(client: Client, model_id: str, timeout: float = 60) -> dict[str, float]:
+    """The model's SHAP importance once it is kept, just after its job succeeded."""
+
+    def kept() -> dict[str, float] | None:
+        try:
+            return client.models.importance(model_id, "shap")
+        except NotFoundError:
+            return None
+
+    return wait_for(kept, timeout, 0.1, f"the SHAP summary of model {model_id}")

@@ -36,6 +36,9 @@ def make_settings(tmp_path: Path, database_url: str, broker_url: str, **extra: o
         "reconcile_interval_s": 1.0,
         # tests place checkpoints by rounds (checkpoint_every), whatever the clock says
         "checkpoint_min_interval_s": 0.0,
+        # a model's SHAP summary is there when its job has succeeded (tests/jobs/
+        # test_shap_summary.py follows the default: just after)
+        "shap_summary_after_success": False,
         "max_upload_mb": 5,
         # Suites send many requests and jobs quickly; tests/ops turns these on explicitly.
         "rate_limit_enabled": False,

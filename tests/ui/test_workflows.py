@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize, expect
 
 from tests.live import FAST, csv_file
-from tests.support import classification_frame, wait_for
+from tests.support import classification_frame, shap_summary, wait_for
 from xgenerator.cli.demo import LocalServer
 from xgenerator.client import Client
 
@@ -165,13 +165,12 @@ def test_compare_two_jobs_then_move_and_roll_back_an_alias(
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
 
     page.set_viewport_size({"width": 1280, "height": 900})
+    shap = shap_summary(client, infos[1].model_id or "")  # kept just after the success
     page.goto(f"{server.url}/ui/models/{infos[1].model_id}")
     importance = page.locator("#importance tbody tr")
     expect(importance).to_have_count(3)
     page.get_by_label("Type").select_option("shap")
-    expect(importance.first.locator("td").first).to_have_text(
-        next(iter(client.models.importance(infos[1].model_id or "", "shap")))
-    )
+    expect(importance.first.locator("td").first).to_have_text(next(iter(shap)))
     page.get_by_label("Alias", exact=True).fill("prod")
     page.get_by_label("Version").select_option("1")
     page.get_by_role("button", name="Move alias").click()

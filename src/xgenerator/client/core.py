@@ -75,6 +75,7 @@ class Client:
         exclude_features: Sequence[str] | None = None,
         early_stopping_rounds: int | None = None,
         test_size: float = 0.2,
+        eval_every: int | None = None,
         eval_train_every: int | None = None,
         weight_column: str | None = None,
         group_column: str | None = None,
@@ -102,6 +103,8 @@ class Client:
             body["exclude_features"] = list(exclude_features)
         if early_stopping_rounds is not None:
             body["early_stopping_rounds"] = early_stopping_rounds
+        if eval_every is not None:
+            body["eval_every"] = eval_every
         if eval_train_every is not None:
             body["eval_train_every"] = eval_train_every
         roles = {

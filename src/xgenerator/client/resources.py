@@ -164,7 +164,7 @@ class Models:
     def importance(self, model_id: str, type: str = "gain") -> dict[str, float]:
         """{column: importance}, largest first. `type`: gain, total_gain, weight, cover,
         total_cover (XGBoost's split statistics) or shap (mean |contribution| over a sample
-        of the training rows, computed when the model was trained)."""
+        of the training rows, computed just after the model was trained)."""
         body = self.client.request("GET", f"/models/{model_id}/importance", params={"type": type})
         return {item["feature"]: float(item["value"]) for item in body["importance"]}
 

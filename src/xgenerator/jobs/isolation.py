@@ -8,7 +8,9 @@ or finds its lease lost, it sends the child SIGTERM, then SIGKILL after `job_sto
 and only then deletes the checkpoint; the child's CPU and memory are the system's again as
 soon as it dies. The job's code runs in the child unchanged: it inherits the context, opens
 database connections of its own, writes progress, checkpoints and the outcome as it would in
-the pool process, and hands back only the runner's one-word answer through a pipe.
+the pool process, and hands back only the runner's one-word answer through a pipe. Once it
+has answered, the job is final and the child only does the work that follows a success
+(`Outcome.then`): the lease thread, finding the job no longer running, leaves it be.
 
 Why the whole job and not just the boosting: XGBoost's OpenMP runtime (libgomp) is not
 fork-safe. A child forked from a process that ran a parallel region on several threads hangs
@@ -28,6 +30,7 @@ import ctypes
 import gc
 import logging
 import os
+import select
 import signal
 import sys
 import threading
@@ -65,11 +68,17 @@ def die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def run(context: Context, runtime: Runtime, work: Callable[[], str]) -> str:
-    """Run `work` (the job's code, which records its own outcome and says what happened) in a
-    child while this process keeps the lease. Returns the child's answer, or what stopped it:
-    "ended" (the lease thread ended the job), "lost" (the lease was lost), "died" (the child
-    died by itself, say killed for memory: the job is handed back like a lost worker's)."""
+Work = Callable[[], tuple[str, Callable[[], None]]]
+
+
+def run(context: Context, runtime: Runtime, work: Work, on_end: Callable[[str], None]) -> str:
+    """Run `work` (the job's code, which records its own outcome, says what happened and
+    hands back what follows it) in a child while this process keeps the lease. Returns the
+    child's answer, or what stopped it: "ended" (the lease thread ended the job), "lost"
+    (the lease was lost), "died" (the child died by itself, say killed for memory: the job is
+    handed back like a lost worker's). `on_end` gets that result once, as soon as it is
+    known: a search schedules its next trials while the child still does what follows a
+    success."""
     read_end, write_end = os.pipe()
     parent = os.getpid()
     # The child's garbage collector must not walk the objects it inherits: touching them
@@ -82,19 +91,28 @@ def run(context: Context, runtime: Runtime, work: Callable[[], str]) -> str:
     gc.unfreeze()
     os.close(write_end)
     log.info("job %s: running in process %s", runtime.job_id, pid)
-    child = Child(pid, context.settings.job_stop_grace_s)
+    child = Child(pid, context.settings.job_stop_grace_s, answers=read_end)
     try:
         with runtime.keeping_lease(halt=child.stop):
             try:
+                early = child.wait_answer()
+                if early:
+                    on_end(early)
                 status = child.wait()
             except BaseException:  # this process is being stopped: the job goes with it
                 child.kill()
                 raise
-        answer = _read_answer(read_end)
+        answer = child.read_answer()
     finally:
         os.close(read_end)
-    if answer:
-        return answer
+    result = answer or _without_answer(context, runtime, pid, status)
+    if not early:
+        on_end(result)
+    return result
+
+
+def _without_answer(context: Context, runtime: Runtime, pid: int, status: int) -> str:
+    """What stopped a child that did not answer; one that died by itself hands its job back."""
     if runtime.ended:
         log.warning("job %s: ended while running (cancel or time limit); stopped", runtime.job_id)
         return "ended"
@@ -111,9 +129,11 @@ class Child:
     """A forked child, reaped by the thread that waits for it and stopped from another: the
     lock makes sure no signal is sent once its pid is reaped (and may be reused)."""
 
-    def __init__(self, pid: int, grace_s: float) -> None:
+    def __init__(self, pid: int, grace_s: float, answers: int | None = None) -> None:
         self.pid = pid
         self.grace_s = grace_s
+        self.answers = answers  # the pipe's read end: an answer there means the job is final
+        self.answer = ""
         self._lock = threading.Lock()
         self._status: int | None = None
         self._gone = threading.Event()
@@ -129,8 +149,9 @@ class Child:
         return status
 
     def stop(self) -> None:
-        """SIGTERM, SIGKILL after the grace period; returns once the child is gone."""
-        if not self._signal(signal.SIGTERM):
+        """SIGTERM, SIGKILL after the grace period; returns once the child is gone. A child
+        that has answered is left to finish: its job is final already."""
+        if self.answered() or not self._signal(signal.SIGTERM):
             return
         if self._gone.wait(self.grace_s):
             return
@@ -138,6 +159,30 @@ class Child:
         self._signal(signal.SIGKILL)
         if not self._gone.wait(KILL_WAIT_S):
             log.error("process %s still not gone %gs after SIGKILL", self.pid, KILL_WAIT_S)
+
+    def answered(self) -> bool:
+        if self.answer or self.answers is None:
+            return bool(self.answer)
+        readable, _, _ = select.select([self.answers], [], [], 0)
+        return bool(readable)
+
+    def wait_answer(self) -> str:
+        """Block until the child answers or exits; its answer ("" if it has none yet).
+        Not the pipe's end of file: a grandchild may hold its write end."""
+        if self.answers is None or not hasattr(os, "pidfd_open"):
+            return ""  # then the answer is read once the child has exited
+        exited = os.pidfd_open(self.pid)  # readable once the child has exited
+        try:
+            select.select([self.answers, exited], [], [])
+        finally:
+            os.close(exited)
+        return self.read_answer()
+
+    def read_answer(self) -> str:
+        """What the child wrote (non-blocking, at most once)."""
+        if not self.answer and self.answers is not None:
+            self.answer = _read_answer(self.answers)
+        return self.answer
 
     def kill(self) -> None:
         """SIGKILL and reap, from the waiting thread itself."""
@@ -153,7 +198,7 @@ class Child:
             return True
 
 
-def _child(context: Context, parent: int, work: Callable[[], str], answer_to: int) -> NoReturn:
+def _child(context: Context, parent: int, work: Work, answer_to: int) -> NoReturn:
     """The child's whole life: never returns into the caller's (Celery's) code."""
     code = 1
     try:
@@ -162,9 +207,10 @@ def _child(context: Context, parent: int, work: Callable[[], str], answer_to: in
             os._exit(code)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # die at once, even inside C code
         context.db.after_fork()
-        answer = work()
+        answer, then = work()
         os.write(answer_to, answer.encode()[:MAX_ANSWER])
         code = 0
+        then()
         context.db.dispose()
     except BaseException:
         log.exception("job process %s failed", os.getpid())

@@ -29,6 +29,8 @@ from xgenerator.jobs.status import FINAL, JobStatus
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+FollowUp = Callable[[], None] | None
+
 # How long a worker keeps trying to record a job's outcome while the database is away.
 FINISH_PATIENCE_S = 120.0
 
@@ -45,21 +47,30 @@ def run(context: Context, job_id: str, worker_id: str) -> str:
     if attempt == 1 and job.started_at is not None:
         context.metrics.started(job.job_type, (job.started_at - job.created_at).total_seconds())
     runtime = Runtime(context, job_id, attempt, job.job_type)
+
+    def on_end(result: str) -> None:
+        """Once the outcome is known, before the work that follows a success."""
+        if result in FINISHED:
+            finished.record(
+                context, job.job_type, JobStatus(result), time.monotonic() - runtime.started
+            )
+        if job.parent_job_id is not None:
+            # a search's trial: its end (or retry) lets the search schedule the next trials
+            from xgenerator.jobs import search
+
+            search.on_trial_finished(context, job.parent_job_id)
+
     if isolation.wanted(settings, job.job_type):
         # in a child process, which the lease thread stops at once when the job must end
-        result = isolation.run(context, runtime, lambda: _execute(context, job, runtime))
-    else:
-        with runtime.keeping_lease():
-            result = _execute(context, job, runtime)
-    if result in FINISHED:
-        finished.record(
-            context, job.job_type, JobStatus(result), time.monotonic() - runtime.started
-        )
-    if job.parent_job_id is not None:
-        # a search's trial: its end (or retry) lets the search schedule the next trials
-        from xgenerator.jobs import search
+        def in_child() -> tuple[str, Callable[[], None]]:
+            result, then = _execute(context, job, runtime)
+            return result, lambda: _follow_up(job_id, then)
 
-        search.on_trial_finished(context, job.parent_job_id)
+        return isolation.run(context, runtime, in_child, on_end)
+    with runtime.keeping_lease():
+        result, then = _execute(context, job, runtime)
+    on_end(result)
+    _follow_up(job_id, then)
     return result
 
 
@@ -67,34 +78,46 @@ def run(context: Context, job_id: str, worker_id: str) -> str:
 FINISHED = frozenset(s.value for s in FINAL)
 
 
-def _execute(context: Context, job: Job, runtime: Runtime) -> str:
-    """Run the job's kind and record how it ended; returns what happened."""
+def _execute(context: Context, job: Job, runtime: Runtime) -> tuple[str, FollowUp]:
+    """Run the job's kind and record how it ended; returns what happened, and the work that
+    follows a success (`Outcome.then`), for the caller to run once it has said so."""
     job_id, attempt = job.id, runtime.attempt
     try:
         outcome = kinds.get(job.job_type).run(context, job, runtime)
         runtime.check()  # the last phase may have run past the limit, or the job was ended
     except TrialPruned as exc:
-        return _pruned(context, runtime, exc)
+        return _pruned(context, runtime, exc), None
     except JobCancelled:
-        return _cancel(context, runtime)
+        return _cancel(context, runtime), None
     except LeaseLost:
         log.warning("job %s: attempt %s lost its lease; stopping quietly", job_id, attempt)
-        return "lost"
+        return "lost", None
     except JobEnded:
         log.warning("job %s: ended while running (cancel or time limit); stopping", job_id)
-        return "ended"
+        return "ended", None
     except TimeLimitExceeded as exc:
-        return _fail(context, runtime, "TimeLimitExceeded", str(exc))
+        return _fail(context, runtime, "TimeLimitExceeded", str(exc)), None
     except TrainingFailed as exc:
-        return _fail(context, runtime, exc.error_type, exc.message, exc.details)
+        return _fail(context, runtime, exc.error_type, exc.message, exc.details), None
     except (InvalidInput, NotFound) as exc:
-        return _fail(context, runtime, type(exc).__name__, exc.message, exc.details)
+        return _fail(context, runtime, type(exc).__name__, exc.message, exc.details), None
     except (ServiceUnavailable, ConnectionError, TimeoutError) as exc:
-        return _retry_later(context, runtime, exc)
+        return _retry_later(context, runtime, exc), None
     except Exception as exc:
         log.exception("job %s: unexpected error", job_id)
-        return _fail(context, runtime, type(exc).__name__, str(exc)[:500])
-    return _succeed(context, runtime, outcome)
+        return _fail(context, runtime, type(exc).__name__, str(exc)[:500]), None
+    result = _succeed(context, runtime, outcome)
+    return result, outcome.then if result == "succeeded" else None
+
+
+def _follow_up(job_id: str, then: FollowUp) -> None:
+    """The work after a success; the job is final, so a failure here is only logged."""
+    if then is None:
+        return
+    try:
+        then()
+    except Exception:
+        log.exception("job %s: the work after its success failed", job_id)
 
 
 class _Abort(Exception):

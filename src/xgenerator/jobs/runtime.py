@@ -182,9 +182,9 @@ class Runtime:
     def checkpoint_key(self) -> str:
         return checkpoint_key(self.job_id)
 
-    def event(self, event: str, message: str) -> None:
+    def event(self, event: str, message: str, status: JobStatus = JobStatus.RUNNING) -> None:
         with self.context.db.session() as session:
-            repository.add_event(session, self.job_id, event, "running", message, self.attempt)
+            repository.add_event(session, self.job_id, event, status, message, self.attempt)
 
     def progress(
         self,

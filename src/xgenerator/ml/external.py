@@ -248,12 +248,12 @@ def train_external(
             iterator, max_bin=max_bin, enable_categorical=True, nthread=threads
         )
         dval = xgb.DMatrix(x_val, label=y_val, enable_categorical=True, nthread=threads)
-        recorder.train_eval = (dtrain, spec.eval_train_every)
+        evals = recorder.schedule(spec, dtrain, dval)
         booster = xgb.train(
             params if nthread is None else {**params, "nthread": nthread},
             dtrain,
             num_boost_round=spec.num_boost_round - rounds_done,
-            evals=[(dval, "validation")],
+            evals=evals,
             callbacks=callbacks,
             verbose_eval=False,
             xgb_model=resume[0] if resume else None,

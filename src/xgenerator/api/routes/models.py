@@ -76,6 +76,13 @@ def delete_model(model: OwnedModel, context: ContextDep) -> None:
     registry.delete(context, model)
 
 
+NO_SHAP_SUMMARY = (
+    "the summary is computed just after the training job succeeds (its `shap_summary` event "
+    "says when); none is kept if that failed (a `shap_summary_failed` event) or for models "
+    "trained before summaries were kept. `type=gain` needs none"
+)
+
+
 @router.get("/models/{model_id}/importance", response_model=ImportanceResponse)
 async def feature_importance(
     model: OwnedModel,
@@ -85,12 +92,12 @@ async def feature_importance(
     ] = "gain",
 ) -> ImportanceResponse:
     """Per dataset column (date-time parts folded in). `shap` is the mean |contribution|
-    over a sample of the training rows, computed when the model was trained."""
+    over a sample of the training rows, computed just after the model was trained."""
     rows = None
     if type == "shap":
         summary = (model.importance or {}).get("shap")
-        if summary is None:  # a model trained before SHAP summaries were kept
-            raise NotFound("shap_importance", model.id)
+        if summary is None:
+            raise NotFound("shap_importance", model.id, NO_SHAP_SUMMARY)
         values, rows = summary["values"], summary["rows"]
     else:
         loaded = await run_in_threadpool(registry.load_bundle, context, model)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from xgenerator.api.schemas import Request, Response
 from xgenerator.jobs.repository import COUNT_LIMIT
@@ -44,8 +44,14 @@ class TrainRequest(Request):
     eval_train_every: int = Field(
         default=EVAL_TRAIN_EVERY,
         ge=0,
-        description="Score the training set every k rounds (and on the last); 0: never. "
-        "The validation set is scored every round.",
+        description="Score the training set every k rounds (and on the last); 0: never.",
+    )
+    eval_every: int | None = Field(
+        default=None,
+        ge=1,
+        description="Score the validation set every k rounds (and on the last). Default: "
+        "every round with early stopping (which reads every one, and then allows only 1), "
+        "else every ceil(num_boost_round / 50) rounds: a live curve of about 50 points",
     )
     weight_column: str | None = Field(
         default=None,
@@ -81,6 +87,12 @@ class TrainRequest(Request):
         "least XGEN_DASK_MIN_ROWS rows; false: never",
     )
     user_id: str | None = Field(default=None, description="If given, must be the key's user")
+
+    @model_validator(mode="after")
+    def _every_round_for_early_stopping(self) -> TrainRequest:
+        if self.early_stopping_rounds and self.eval_every not in (None, 1):
+            raise ValueError("eval_every must be 1 with early stopping, which reads every round")
+        return self
 
 
 class CVRequest(TrainRequest):

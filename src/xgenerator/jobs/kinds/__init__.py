@@ -33,13 +33,17 @@ class Outcome:
     """What a job produced. `commit` adds its rows inside the transaction that marks the job
     succeeded, so results and status land together or not at all. `artifacts` are recorded
     in that transaction too; they and `artifact_keys` are deleted if it does not happen
-    (a stale attempt, a cancel that won)."""
+    (a stale attempt, a cancel that won). `then` runs only once the success is in."""
 
     result: dict[str, Any]
     model_id: str | None = None
     commit: Callable[[Session], None] | None = None
     artifacts: list[Artifact] = field(default_factory=list)
     artifact_keys: list[str] = field(default_factory=list)
+    # Work after the success is committed (the SHAP summary): in the job's process, with the
+    # job already final, so it can neither delay nor change the outcome. It handles its own
+    # errors.
+    then: Callable[[], None] | None = None
 
     def written_keys(self) -> list[str]:
         return [*self.artifact_keys, *(a.key for a in self.artifacts)]

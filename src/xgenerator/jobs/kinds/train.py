@@ -10,13 +10,14 @@ from typing import Any, Protocol
 
 import pandas as pd
 import xgboost as xgb
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from xgenerator.context import Context
 from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Dataset, Job, Model, utcnow
 from xgenerator.errors import Forbidden, InvalidInput
-from xgenerator.jobs import threads
+from xgenerator.jobs import repository, threads
 from xgenerator.jobs.kinds import Outcome, external, memory, on_dask, register
 from xgenerator.jobs.kinds.train_request import (
     ROLE_CONFIG,
@@ -25,6 +26,7 @@ from xgenerator.jobs.kinds.train_request import (
     train_spec,
 )
 from xgenerator.jobs.runtime import Runtime
+from xgenerator.jobs.status import JobStatus
 from xgenerator.ml import bundle, explain, params
 from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.prepare import Encoding, fresh_encoding
@@ -214,8 +216,9 @@ class TrainKind:
             quantiles=_quantiles(result.params),
             roles={k: v for k in ROLE_CONFIG if (v := getattr(spec, k)) is not None},
         )
-        trial = job.parent_job_id is not None
-        shap = _shap_summary(runtime, frame, spec, result, TRIAL_SHAP_ROWS if trial else None)
+        rows = TRIAL_SHAP_ROWS if job.parent_job_id is not None else None
+        later = context.settings.shap_summary_after_success
+        shap = None if later else _shap_summary(runtime, frame, spec, result, rows)
         key = context.store.new_key("models", ".ubj")
         context.store.put_bytes(key, bundle.dumps(packed))
         model = Model(
@@ -254,12 +257,15 @@ class TrainKind:
             model_id=model.id,
             commit=lambda session: _record(session, model),
             artifact_keys=[key],
+            then=(lambda: _keep_shap_summary(context, runtime, model.id, frame, spec, result, rows))
+            if later
+            else None,
         )
 
 
 # A search's trial summarizes SHAP on this many rows: its training is often a fraction of a
-# second, which the default sample (up to 2,000 rows) would add a quarter to. The summary
-# says how many rows it read.
+# second, and the pool process is busy until the summary is kept. The summary says how many
+# rows it read.
 TRIAL_SHAP_ROWS = 200
 
 
@@ -269,6 +275,7 @@ def _shap_summary(
     spec: TrainSpec,
     result: TrainResult,
     max_rows: int | None = None,
+    status: JobStatus = JobStatus.RUNNING,
 ) -> dict[str, Any] | None:
     """The SHAP summary on a sample of the rows the model learned from. A failure costs the
     summary (said in an event), never the trained model."""
@@ -281,8 +288,37 @@ def _shap_summary(
     except (InvalidInput, ValueError, MemoryError, xgb.core.XGBoostError) as exc:
         details = getattr(exc, "details", None)
         why = f"{exc} {details}" if details else str(exc)
-        runtime.event("shap_summary_failed", f"no SHAP summary: {why}"[:2000])
+        runtime.event("shap_summary_failed", f"no SHAP summary: {why}"[:2000], status)
         return None
+
+
+def _keep_shap_summary(
+    context: Context,
+    runtime: Runtime,
+    model_id: str,
+    frame: pd.DataFrame,
+    spec: TrainSpec,
+    result: TrainResult,
+    max_rows: int | None,
+) -> None:
+    """After the success (`Outcome.then`): the summary onto the model, with an event."""
+    started = time.perf_counter()
+    summary = _shap_summary(runtime, frame, spec, result, max_rows, JobStatus.SUCCEEDED)
+    if summary is None:
+        return
+    took = time.perf_counter() - started
+    with context.db.session() as session:
+        session.execute(
+            update(Model).where(Model.id == model_id).values(importance={"shap": summary})
+        )
+        repository.add_event(
+            session,
+            runtime.job_id,
+            "shap_summary",
+            JobStatus.SUCCEEDED,
+            f"SHAP summary of {summary['rows']:,} rows kept on the model ({took:.2f} s)",
+            runtime.attempt,
+        )
 
 
 class Screened(Protocol):

@@ -253,6 +253,7 @@ def train_spec(cfg: dict[str, Any]) -> TrainSpec:
         early_stopping_rounds=cfg.get("early_stopping_rounds"),
         test_size=cfg.get("test_size") or 0.2,
         eval_train_every=cfg.get("eval_train_every", EVAL_TRAIN_EVERY),
+        eval_every=cfg.get("eval_every"),
         # jobs submitted before the exclusion rules existed used their features as given
         features_forced=cfg.get("features_forced", True),
         max_category_levels=cfg.get("max_category_levels"),
