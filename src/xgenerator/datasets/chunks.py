@@ -3,19 +3,24 @@
 A job that derives a dataset row by row (batch prediction, normalize, anomalies) holds one
 chunk at a time, so its memory depends on the chunk size, not on the dataset. The output's
 schema description (`ingest.describe`) is added up chunk by chunk for the same reason.
-Pure pyarrow: the caller opens the files (see `jobs/kinds/derived.py`).
+The caller opens the files (see `jobs/kinds/derived.py`), with `reader` so that they are
+not pre-buffered.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from xgenerator.datasets.ingest import describe
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Called after each chunk with (rows done, rows in total); may raise to stop the job.
 OnChunk = Callable[[int, int], None]
@@ -68,8 +73,26 @@ class ParquetSink:
             pass
 
 
+def reader(source: str | os.PathLike[str] | IO[bytes]) -> pq.ParquetFile:
+    """A Parquet file for chunked reading (a context manager). Not pre-buffered: pyarrow keeps
+    every row group it pre-buffered until the file closes, so a pass over the file would hold
+    all of it (bench/batch_memory.py; bench/external_memory.py measured 300 MiB more per
+    million rows of 20 floats)."""
+    return pq.ParquetFile(source, pre_buffer=False)
+
+
 def chunks(
     source: pq.ParquetFile, chunk_rows: int, columns: list[str] | None = None
 ) -> Iterator[pa.RecordBatch]:
     """The file's rows, at most `chunk_rows` at a time, only the columns asked for."""
     yield from source.iter_batches(batch_size=chunk_rows, columns=columns)
+
+
+def frames(
+    source: pq.ParquetFile, chunk_rows: int, columns: list[str] | None = None
+) -> Iterator[pd.DataFrame]:
+    """`chunks` as pandas frames. Arrow's allocator keeps freed pages for reuse: they are
+    given back after each chunk, so that they do not add to the frames' memory."""
+    for batch in chunks(source, chunk_rows, columns):
+        yield batch.to_pandas()
+        pa.default_memory_pool().release_unused()

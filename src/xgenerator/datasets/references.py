@@ -19,6 +19,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from xgenerator.datasets.chunks import reader
 from xgenerator.datasets.ingest import (
     IngestLimits,
     _check_flat,
@@ -233,7 +234,7 @@ class Parts:
         self, batch_size: int = 65_536, columns: list[str] | None = None
     ) -> Iterator[pa.RecordBatch]:
         for path in self._paths:
-            with self._fs.open(path, "rb") as handle, pq.ParquetFile(handle) as parquet:
+            with self._fs.open(path, "rb") as handle, reader(handle) as parquet:
                 yield from parquet.iter_batches(batch_size=batch_size, columns=columns)
 
     def read(self, columns: list[str] | None = None) -> pa.Table:

@@ -10,7 +10,9 @@ frames, in a fixed order) each time it is called; `ml/` never opens files itself
   `validation_cap` such rows are held in memory, later ones train (counted in the result).
 * Training runs on `xgb.ExtMemQuantileDMatrix` over an `xgb.DataIter` that re-reads the
   batches: only one batch of raw rows is in memory at a time; XGBoost's quantised pages live
-  in its cache (host memory by default) at about a quarter of the raw float64 size.
+  in its cache files under `cache_prefix` (on CPU: on disk, about a third of the raw float64
+  size), and what grows with the rows is XGBoost's own per-row state while it trains
+  (gradients, predictions, row partitions: about 50-60 bytes a row, whatever the columns).
 
 Role columns (weights, ranking groups, survival events) are not supported here yet.
 """
@@ -248,6 +250,7 @@ def train_external(
             iterator, max_bin=max_bin, enable_categorical=True, nthread=threads
         )
         dval = xgb.DMatrix(x_val, label=y_val, enable_categorical=True, nthread=threads)
+        del x_val  # dval holds the rows; a frame beside it would double them while training
         evals = recorder.schedule(spec, dtrain, dval)
         booster = xgb.train(
             params if nthread is None else {**params, "nthread": nthread},
@@ -258,7 +261,7 @@ def train_external(
             verbose_eval=False,
             xgb_model=resume[0] if resume else None,
         )
-        proba = booster.inplace_predict(x_val)
+        proba = booster.predict(dval)
     except xgb.core.XGBoostError as exc:
         if iterator.error is not None:
             raise iterator.error from exc

@@ -13,7 +13,7 @@ from xgenerator.artifacts import ArtifactStore
 from xgenerator.context import Context
 from xgenerator.datasets import references
 from xgenerator.datasets import repository as datasets
-from xgenerator.datasets.chunks import OnChunk, Written
+from xgenerator.datasets.chunks import OnChunk, Written, reader
 from xgenerator.db.tables import Dataset, Job
 from xgenerator.jobs.kinds import Artifact, Outcome
 from xgenerator.jobs.runtime import Runtime
@@ -21,15 +21,14 @@ from xgenerator.jobs.runtime import Runtime
 
 @contextmanager
 def open_parquet(store: ArtifactStore, key: str) -> Iterator[pq.ParquetFile]:
-    """The stored file for chunked reading. Not pre-buffered: pyarrow would keep every row
-    group it pre-buffered until the file closes, so memory would grow with the dataset (seen
-    in bench/batch_memory.py); not memory-mapped, so the pages read do not count as ours."""
+    """The stored file for chunked reading (`chunks.reader`: not pre-buffered); not
+    memory-mapped, so the pages read do not count as ours."""
     local = store.local_path(key)
     if local is not None:
-        with pq.ParquetFile(local, pre_buffer=False) as parquet:
+        with reader(local) as parquet:
             yield parquet
         return
-    with store.open(key) as handle, pq.ParquetFile(handle, pre_buffer=False) as parquet:
+    with store.open(key) as handle, reader(handle) as parquet:
         yield parquet
 
 

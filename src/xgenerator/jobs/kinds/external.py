@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 
 from xgenerator.context import Context
+from xgenerator.datasets.chunks import frames
 from xgenerator.db.tables import Dataset, Job
 from xgenerator.jobs import threads
 from xgenerator.jobs.kinds.derived import open_dataset
@@ -29,10 +29,7 @@ def batches(
 
     def read() -> Iterator[pd.DataFrame]:
         with open_dataset(context.store, dataset) as source:
-            for batch in source.iter_batches(batch_size=chunk_rows, columns=columns):
-                yield batch.to_pandas()
-                # Arrow's allocator keeps freed pages for reuse: give them back each batch
-                pa.default_memory_pool().release_unused()
+            yield from frames(source, chunk_rows, columns)
 
     return read
 
