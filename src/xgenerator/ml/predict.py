@@ -136,9 +136,9 @@ _DENSE_ARGS = json.dumps(
 def _predict_dense(booster: xgb.Booster, data: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """`booster.inplace_predict(data)` for a C-contiguous float32 array (the fast path's), by
     the same C call, with a proxy DMatrix kept per thread. XGBoost's wrapper makes a new proxy
-    on every call, and making one reads the cgroup CPU quota (seven system calls): 0.13 of a
-    one-row prediction's 0.24 ms (docs/benchmarks.md, online). The proxy only carries the
-    array's address into the call; the threads are still this thread's `use_threads`."""
+    on every call, and making one reads the cgroup CPU quota (nine system calls): about 0.13 ms
+    of a one-row prediction's 0.24 ms (docs/benchmarks.md, online). The proxy only carries
+    the array's address into the call; the threads are still this thread's `use_threads`."""
     proxy = getattr(_thread, "proxy", None)
     if proxy is None:
         proxy = _thread.proxy = _ProxyDMatrix()
