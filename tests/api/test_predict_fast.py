@@ -1,7 +1,7 @@
 """The predict routes' per-request shortcuts keep what they answer: orjson-encoded answers in
 the response model's shape with the rate-limit headers, the hand check of JSON rows reading
-and refusing what pydantic reads and refuses, the model row loaded without its documents, and
-XGBoost's single thread confined to the thread that predicts."""
+and refusing what pydantic reads and refuses, and XGBoost's single thread confined to the
+thread that predicts. (The key and model lookup: tests/models/test_serving.py.)"""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import pytest
 import xgboost as xgb
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from sqlalchemy import inspect
 
 from tests.support import auth, classification_frame, create_user
 from tests.support.services import ServiceFactory
@@ -27,7 +26,7 @@ from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.features import to_model_frame
 from xgenerator.ml.predict import use_threads
 from xgenerator.ml.train import TrainSpec, train
-from xgenerator.models import repository, versions
+from xgenerator.models import versions
 
 FEATURES = ["x1", "x2", "color"]
 
@@ -92,21 +91,6 @@ def test_answers_keep_the_response_model_and_the_rate_limit_headers(
     assert mlflow.status_code == 200, mlflow.text
     assert mlflow.json() == {"predictions": body["predictions"]}
     assert mlflow.headers["X-RateLimit-Remaining"] == "8"
-
-
-def test_the_model_row_for_predicting_leaves_its_documents_unloaded(
-    context: Context, client: Any
-) -> None:
-    user = create_user(client)
-    model_id, _ = registered(context, user["user_id"])
-    with context.db.session() as session:
-        for reference in (model_id, "fast@1"):
-            row = repository.get_owned(
-                session, user["user_id"], reference, repository.SERVING_COLUMNS
-            )
-            unloaded = inspect(row).unloaded
-            assert {"history", "features", "metrics", "params"} <= unloaded, reference
-            assert row.id == model_id and row.storage_key and "storage_key" not in unloaded
 
 
 ACCEPTED: list[dict[str, Any]] = [

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+import xgboost as xgb
 
 from tests.ml.conftest import fit
 from xgenerator.errors import InvalidInput
 from xgenerator.ml.fastpath import records_to_array
 from xgenerator.ml.features import Feature
-from xgenerator.ml.predict import predict, predict_records, rows_to_frame
+from xgenerator.ml.predict import (
+    _predict_dense,
+    predict,
+    predict_records,
+    rows_to_frame,
+    use_threads,
+)
 
 
 def _json_rows(frame: pd.DataFrame, features: list[str]) -> list[dict[str, Any]]:
@@ -72,3 +80,38 @@ def test_bad_values_give_the_frame_paths_errors(
     assert info.value.details is not None and "num" in info.value.details["columns"]
     with pytest.raises(InvalidInput, match="missing feature columns"):
         predict_records(bundle, [{"num": 1.0}])
+
+
+@pytest.mark.parametrize("objective", ["binary:logistic", "multi:softprob", "reg:quantileerror"])
+def test_the_dense_call_answers_what_inplace_predict_answers(objective: str) -> None:
+    """Bit for bit, for one row and many, one output per row or several, from two threads
+    (each its own proxy) with different thread counts; a wrong width is XGBoost's error."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(500, 6)).astype(np.float32)
+    x[rng.random(size=x.shape) < 0.1] = np.nan
+    params: dict[str, Any] = {"objective": objective, "nthread": 1, "max_depth": 3}
+    label = (x[:, 0] > 0).astype(float)
+    if objective == "multi:softprob":
+        params["num_class"], label = 3, np.digitize(np.nan_to_num(x[:, 0]), [-0.5, 0.5])
+    if objective == "reg:quantileerror":
+        params["quantile_alpha"], label = np.array([0.1, 0.5, 0.9]), np.nan_to_num(x[:, 0])
+    booster = xgb.train(params, xgb.DMatrix(x, label), 10)
+    booster = xgb.Booster(model_file=booster.save_raw("ubj"))  # as loaded: no nthread param
+    answers: dict[int, list[np.ndarray[Any, Any]]] = {}
+
+    def run(threads: int) -> None:
+        use_threads(threads)
+        answers[threads] = [_predict_dense(booster, x[:n].copy()) for n in (1, 7, 500)]
+
+    workers = [threading.Thread(target=run, args=(n,)) for n in (1, 2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    for got in answers.values():
+        for n, answer in zip((1, 7, 500), got, strict=True):
+            expected = booster.inplace_predict(x[:n])
+            assert answer.dtype == expected.dtype and answer.shape == expected.shape
+            np.testing.assert_array_equal(answer, expected)
+    with pytest.raises(xgb.core.XGBoostError):
+        _predict_dense(booster, np.zeros((1, 5), dtype=np.float32))

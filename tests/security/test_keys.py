@@ -129,6 +129,8 @@ def test_a_revoked_key_is_refused_at_once_by_every_api_process(
             ("GET", "/users/me/keys"),
             ("POST", "/users/me/keys"),
             ("POST", "/jobs/noop"),
+            ("POST", "/models/any/predict"),  # the prediction routes' own key lookup
+            ("POST", "/models/any@production/invocations"),
         ):
             response = client.request(method, path, headers=old, json={})
             assert response.status_code == 401, (method, path, response.text)

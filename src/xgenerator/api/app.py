@@ -33,6 +33,7 @@ from xgenerator.settings import Settings
 from xgenerator.ui import routes as ui
 
 UPLOAD_OVERHEAD = 64 * 1024  # multipart boundaries and form fields around the file
+OPENAPI_TAGS = ("health", "operations", "users", "datasets", "jobs", "models")
 
 
 def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
@@ -55,18 +56,22 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
         responses=errors.OPENAPI_RESPONSES,
         # Must be given here: app-wide dependencies reach only routes included after them.
         dependencies=[Depends(limiter)],
+        # The docs' sections in this order, whatever order the routers are included in.
+        openapi_tags=[{"name": tag} for tag in OPENAPI_TAGS],
     )
     app.state.context = ctx
     app.state.rate_limiter = limiter
     errors.install(app)
+    # Online predictions first: a request is matched against the routers in this order, and
+    # the routers before the matching one cost a one-row prediction about 0.08 ms.
     for module in (
+        predict,
         health,
         ops,
         users,
         datasets,
         jobs,
         models,
-        predict,
         registered_models,
         stream,
         ui,

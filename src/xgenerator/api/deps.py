@@ -4,7 +4,6 @@ user's own job, model or dataset named in the path (another user's is a 404, lik
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request, Response
@@ -15,6 +14,8 @@ from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Dataset, Job, Model, User
 from xgenerator.jobs import repository as jobs
 from xgenerator.models import repository as models
+from xgenerator.models import serving
+from xgenerator.models.serving import Caller
 from xgenerator.users import service as users
 
 
@@ -66,14 +67,6 @@ def get_owned_dataset(dataset_id: str, user: CurrentUser, session: SessionDep) -
     return datasets.get_owned(session, user.id, dataset_id)
 
 
-@dataclass(frozen=True)
-class Caller:
-    """The authenticated user and their model named in the path (its serving columns only)."""
-
-    user: User
-    model: Model
-
-
 def get_caller_model(
     model_id: str,
     context: ContextDep,
@@ -81,15 +74,16 @@ def get_caller_model(
     response: Response,
     x_api_key: Annotated[str | None, Header(description="Your API key")] = None,
 ) -> Caller:
-    """`CurrentUser` then `OwnedModel` in one short transaction and one thread-pool trip, for
-    the prediction routes, where the two sessions and four trips of those dependencies were
-    most of a one-row request. Same order of checks: the key (401), the user's budget (429),
-    then the model (404)."""
-    with context.db.session() as session:
-        user = users.authenticate(session, x_api_key)
-        request.app.state.rate_limiter.charge_user(request, response, user.id)
-        model = models.get_owned(session, user.id, model_id, models.SERVING_COLUMNS)
-    return Caller(user, model)
+    """`CurrentUser` then `OwnedModel` for the prediction routes, in one query and one
+    thread-pool trip (models/serving.py); same checks, in the same order: the key (401), the
+    user's budget (429), then the model (404)."""
+    limiter = request.app.state.rate_limiter
+
+    def charge(user_id: str) -> None:
+        limiter.charge_user(request, response, user_id)
+
+    with context.db.connection() as connection:
+        return serving.find_caller(connection, x_api_key, model_id, charge)
 
 
 CallerModel = Annotated[Caller, Depends(get_caller_model)]

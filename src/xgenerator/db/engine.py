@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,7 +44,8 @@ def make_engine(url: str) -> Engine:
 
 
 class Database:
-    """Owns the engine; `session()` is the one way code opens a transaction."""
+    """Owns the engine; `session()` (or, for one hot read, `connection()`) is the one way code
+    opens a transaction."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -61,18 +62,16 @@ class Database:
         or compare (PostgreSQL: a NUL byte in text, a number out of range) is `InvalidInput`:
         a 422, not a 500, and a job that would fail the same way on every retry.
         """
-        try:
-            with self._sessions.begin() as session:
-                yield session
-        except (OperationalError, PoolTimeout) as exc:
-            raise ServiceUnavailable(
-                "database unavailable", {"reason": str(getattr(exc, "orig", None) or exc)[:200]}
-            ) from exc
-        except DataError as exc:
-            raise InvalidInput(
-                "a value in this request cannot be stored",
-                {"reason": str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]},
-            ) from exc
+        with _mapped_errors(), self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A Core transaction, with `session`'s error mapping, for the one hot read that needs
+        no ORM object: an online prediction's key and model (models/serving.py). The ORM's
+        unit of work cost that lookup a millisecond; a Core query a tenth of one."""
+        with _mapped_errors(), self.engine.begin() as connection:
+            yield connection
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -83,3 +82,18 @@ class Database:
         shared socket when they are garbage collected)."""
         self._inherited.append(self.engine.pool)
         self.engine.dispose(close=False)
+
+
+@contextmanager
+def _mapped_errors() -> Iterator[None]:
+    try:
+        yield
+    except (OperationalError, PoolTimeout) as exc:
+        raise ServiceUnavailable(
+            "database unavailable", {"reason": str(getattr(exc, "orig", None) or exc)[:200]}
+        ) from exc
+    except DataError as exc:
+        raise InvalidInput(
+            "a value in this request cannot be stored",
+            {"reason": str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]},
+        ) from exc

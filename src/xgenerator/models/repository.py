@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
 from concurrent.futures import Future
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,16 +20,10 @@ from xgenerator.models import versions
 MB = 1024 * 1024
 
 
-# What predicting needs of a model row: not its JSON documents (features, history, metrics,
-# ...), whose decoding was the largest part of the lookup for a model of many rounds.
-SERVING_COLUMNS = (Model.user_id, Model.name, Model.version, Model.storage_key)
-
-
-def get_owned(session: Session, user_id: str, reference: str, columns: Sequence[Any] = ()) -> Model:
+def get_owned(session: Session, user_id: str, reference: str) -> Model:
     """The user's model by id, `name@alias` or `name@N`; another user's is reported exactly
-    like a missing one. `columns`: load only these (`SERVING_COLUMNS`); reading another
-    attribute of the row once its session closed is then an error."""
-    return versions.resolve(session, user_id, reference, columns)
+    like a missing one."""
+    return versions.resolve(session, user_id, reference)
 
 
 def list_owned(

@@ -4,19 +4,18 @@ Every model trained under a `model_name` becomes that name's next version (1, 2,
 (`production`, `staging`, any name) points at one version; each move is recorded in an
 append-only history (who, when, from, to), and a rollback moves the alias back to where it
 pointed before its last move. Anywhere a model is named, a reference may be its id,
-`name@alias` or `name@N` (version N): `resolve` is the one place that reads them.
+`name@alias` or `name@N` (version N): `parse_reference` is the one place that parses them,
+`resolve` reads them (and, in one query with the API key, `serving.find_caller`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session
 
 from xgenerator.db.tables import Model, ModelAlias, ModelAliasMove, User, utcnow
 from xgenerator.errors import Conflict, InvalidInput, NotFound
@@ -42,25 +41,30 @@ class RegisteredModel:
     history: list[Move]  # newest first
 
 
-def resolve(session: Session, user_id: str, reference: str, columns: Sequence[Any] = ()) -> Model:
+def resolve(session: Session, user_id: str, reference: str) -> Model:
     """The user's model for an id, `name@alias` or `name@N`; anything else is a 404.
-    `columns`: load only these (and the key), not the JSON documents of the row."""
-    options = [load_only(*columns)] if columns else []
-    if "@" not in reference:
-        row = session.get(Model, reference, options=options)
+    (The prediction routes read the same references in one query: models/serving.py.)"""
+    name, tag = parse_reference(reference)
+    if tag is None:
+        row = session.get(Model, reference)
         if row is None or row.user_id != user_id:
             raise NotFound("model", reference)
         return row
-    name, _, tag = reference.rpartition("@")
-    version = int(tag) if tag.isdigit() else _alias_version(session, user_id, name, tag)
+    version = tag if isinstance(tag, int) else _alias_version(session, user_id, name, tag)
     row = session.scalar(
-        select(Model)
-        .where(Model.user_id == user_id, Model.name == name, Model.version == version)
-        .options(*options)
+        select(Model).where(Model.user_id == user_id, Model.name == name, Model.version == version)
     )
     if row is None:
         raise NotFound("model", reference)
     return row
+
+
+def parse_reference(reference: str) -> tuple[str, int | str | None]:
+    """(id, None) for a model id, (name, N) for `name@N`, (name, alias) for `name@alias`."""
+    if "@" not in reference:
+        return reference, None
+    name, _, tag = reference.rpartition("@")
+    return name, int(tag) if tag.isdigit() else tag
 
 
 def assign_version(session: Session, model: Model) -> None:

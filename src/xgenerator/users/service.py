@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -72,20 +72,38 @@ def revoke_key(session: Session, user_id: str, key_id: str) -> None:
 
 def authenticate(session: Session, plaintext: str | None) -> User:
     """The user owning this key; `Unauthorized` for a missing, malformed, wrong or revoked key."""
-    if not plaintext:
-        raise Unauthorized("missing API key: send it in the X-API-Key header")
-    parts = keys.split(plaintext)
+    parts = split_key(plaintext)
     row = None
     if parts is not None:
         row = session.scalar(select(ApiKey).where(ApiKey.prefix == parts[0]))
-    secret_ok = keys.matches(parts[1] if parts else "", row.secret_hash if row else keys.DUMMY_HASH)
-    if row is None or not secret_ok or row.revoked_at is not None:
-        raise Unauthorized("invalid API key")
-    user = session.get(User, row.user_id)
-    if user is None:
+    check_key(parts, row.secret_hash if row else None, row.revoked_at if row else None)
+    user = session.get(User, row.user_id) if row is not None else None
+    if row is None or user is None:
         raise Unauthorized("invalid API key")
     now = utcnow()
-    # At most one write a minute per key: "last used" needs no more precision than that.
-    if row.last_used_at is None or now - row.last_used_at > LAST_USED_PRECISION:
+    if stale_last_used(row.last_used_at, now):
         row.last_used_at = now
     return user
+
+
+def split_key(plaintext: str | None) -> tuple[str, str] | None:
+    """(prefix, secret) of the key sent, None if malformed (`check_key` refuses it after the
+    same hash comparison); `Unauthorized` when none was sent."""
+    if not plaintext:
+        raise Unauthorized("missing API key: send it in the X-API-Key header")
+    return keys.split(plaintext)
+
+
+def check_key(
+    parts: tuple[str, str] | None, secret_hash: str | None, revoked_at: datetime | None
+) -> None:
+    """`Unauthorized` unless the secret matches the stored hash of a live key (`secret_hash`
+    None: no key has that prefix)."""
+    secret_ok = keys.matches(parts[1] if parts else "", secret_hash or keys.DUMMY_HASH)
+    if secret_hash is None or not secret_ok or revoked_at is not None:
+        raise Unauthorized("invalid API key")
+
+
+def stale_last_used(last_used_at: datetime | None, now: datetime) -> bool:
+    """At most one write a minute per key: "last used" needs no more precision than that."""
+    return last_used_at is None or now - last_used_at > LAST_USED_PRECISION

@@ -109,7 +109,7 @@ async def predict_rows(
     result, predictions, probabilities, contributions = await _answer_off_loop(loaded, rows)
     ids = None
     if body is not None and body.log and result is not None:
-        ids = await run_in_threadpool(_log, context, caller.user.id, model.id, rows, result)
+        ids = await run_in_threadpool(_log, context, caller.user_id, model.id, rows, result)
     answer = {
         "model_id": model.id,
         "output": options.output,
