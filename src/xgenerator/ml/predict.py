@@ -17,7 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xgboost as xgb
-from xgboost.core import _LIB, _check_call, _ProxyDMatrix
+
+try:  # XGBoost's own internals (3.x); without them the fast path takes `inplace_predict`
+    from xgboost.core import _LIB, _check_call, _ProxyDMatrix
+
+    _DENSE = True
+except ImportError:  # pragma: no cover - another XGBoost
+    _DENSE = False
 
 from xgenerator.errors import InvalidInput
 from xgenerator.ml import fastpath, quantiles
@@ -107,7 +113,7 @@ def _scores(
         width = len(bundle.quantiles)
     if len(coded) == 0:
         return np.empty((0,) if width is None else (0, width), dtype=np.float64)
-    if isinstance(coded, np.ndarray):
+    if isinstance(coded, np.ndarray) and _DENSE:
         raw = _predict_dense(bundle.booster, np.ascontiguousarray(coded, dtype=np.float32))
     else:
         raw = bundle.booster.inplace_predict(coded)
