@@ -47,7 +47,12 @@ def run(context: Context, job_id: str, worker_id: str) -> str:
     runtime = Runtime(context, job_id, attempt, job.job_type)
     if isolation.wanted(settings, job.job_type):
         # in a child process, which the lease thread stops at once when the job must end
-        result = isolation.run(context, runtime, lambda: _execute(context, job, runtime))
+        result = isolation.run(
+            context,
+            runtime,
+            lambda: _execute(context, job, runtime),
+            elsewhere=isolation.works_elsewhere(job),
+        )
     else:
         with runtime.keeping_lease():
             result = _execute(context, job, runtime)
