@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     dask_min_rows: int | None = Field(default=None, gt=0)
     # How long a job waits to connect to the scheduler before it is retried later.
     dask_connect_timeout_s: float = Field(default=30.0, gt=0)
+    # How long a stopped job waits for the Dask workers to stop training (they stop at the
+    # end of their round); its process gets this much more than `job_stop_grace_s` before
+    # SIGKILL, since killing it first would leave xgboost.dask's worker locks held.
+    dask_stop_wait_s: float = Field(default=60.0, gt=0)
 
     # Training limits: checked in the training callback because Celery's signal-based limits
     # cannot interrupt XGBoost's C code; Celery's hard limit stays as a backstop only.

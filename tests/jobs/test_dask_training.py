@@ -5,6 +5,10 @@ two worker processes (one per module), below the service (`ml.distributed`) and 
 
 from __future__ import annotations
 
+import gc
+import subprocess
+import sys
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,6 +80,35 @@ def pieces_of(path: Path) -> list[Piece]:
         Piece(RowGroup("file", str(path), i, columns), metadata.row_group(i).num_rows)
         for i in range(metadata.num_row_groups)
     ]
+
+
+def training_threads(client: Client) -> int:
+    """The Dask workers' threads inside XGBoost's training loop. The scheduler cannot show
+    them (`processing`): a task it released goes on running in its thread until it ends."""
+
+    def count() -> int:
+        stacks = [traceback.extract_stack(frame) for frame in sys._current_frames().values()]
+        return sum(
+            any(f.name == "train" and "xgboost" in f.filename for f in stack) for stack in stacks
+        )
+
+    return sum(client.run(count).values())
+
+
+def data_of_others(dask_scheduler: Any, own: str) -> list[str]:
+    """The keys the workers hold that this test's own client does not want (earlier tests'
+    leftovers of it do not count): the job's data, while it is there."""
+    return [
+        str(key)
+        for key, task in dask_scheduler.tasks.items()
+        if task.state == "memory" and own not in {c.client_key for c in task.who_wants or ()}
+    ]
+
+
+def held_locks(dask_scheduler: Any) -> dict[str, list[Any]]:
+    """The scheduler's `MultiLock`s (xgboost.dask's, one per worker it trains on) held now."""
+    locks = dask_scheduler.extensions["multi_locks"].locks
+    return {name: list(users) for name, users in locks.items() if users}
 
 
 class Hooks:
@@ -172,6 +205,9 @@ def test_a_cancel_stops_every_worker_and_releases_the_data(
     assert hooks.rounds == [1, 2, 3]
 
     def idle() -> bool:
+        # what keeps a released future here is this process's garbage (xgboost.dask's
+        # matrices hold their futures in reference cycles), not the cluster
+        gc.collect()
         processing = dask_client.processing()
         held = dask_client.has_what()
         return not any(processing.values()) and not any(held.values())
@@ -179,6 +215,57 @@ def test_a_cancel_stops_every_worker_and_releases_the_data(
     # train_dask returned once the workers stopped (else it waits up to a minute for them):
     # nothing runs, and no partition of the data is kept
     wait_for(idle, 5.0, 0.05, "the Dask workers to be idle and empty")
+
+
+# A caller of train_dask that trains for many minutes; the test kills it.
+CALLER = """
+import sys
+import pyarrow.parquet as pq
+from distributed import Client
+from xgenerator.datasets.pieces import RowGroup, read_piece
+from xgenerator.ml.distributed import Piece, train_dask
+from xgenerator.ml.train import TrainSpec
+
+address, path, features = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+groups = pq.ParquetFile(path).metadata
+pieces = [
+    Piece(RowGroup("file", path, i, [*features, "label"]), groups.row_group(i).num_rows)
+    for i in range(groups.num_row_groups)
+]
+spec = TrainSpec(
+    task_type="classification",
+    target="label",
+    features=features,
+    params={"max_depth": 8},
+    num_boost_round=100_000,
+)
+with Client(address, set_as_default=False) as client:
+    train_dask(client, read_piece, pieces, spec)
+"""
+
+
+def test_the_workers_stop_when_their_caller_is_killed(tmp_path: Path) -> None:
+    """A caller killed before it could set the stop event (SIGKILL past its grace, killed
+    for memory): the scheduler releases its tasks, and the workers stop at their next round
+    instead of training to the last one. xgboost.dask's locks stay held on the scheduler
+    (the caller never released them), so this test has a cluster of its own."""
+    path = tmp_path / "train.parquet"
+    frame(2_000, 7).to_parquet(path, row_group_size=500, index=False)
+    with (
+        LocalCluster(  # the module's cluster has the dashboard's default port
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        argv = [cluster.scheduler_address, str(path), ",".join(FEATURES)]
+        caller = subprocess.Popen([sys.executable, "-c", CALLER, *argv])
+        try:
+            wait_for(lambda: training_threads(client) == 2, 120, 0.1, "both workers training")
+        finally:
+            caller.kill()
+            caller.wait()
+        wait_for(lambda: training_threads(client) == 0, 60, 0.1, "the workers to stop training")
+        assert client.run_on_scheduler(held_locks) != {}  # why this cluster is the test's own
 
 
 def test_a_retried_attempt_resumes_from_its_checkpoint(dask_client: Client, tmp_path: Path) -> None:
@@ -220,7 +307,15 @@ def request(dataset_id: str, **extra: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def dask_settings(settings: Settings, cluster: LocalCluster) -> Settings:
-    return settings.model_copy(update={"dask_scheduler": cluster.scheduler_address, "lease_s": 3})
+    # no grace for a process that must stop: only a Dask job's own wait keeps it alive
+    return settings.model_copy(
+        update={
+            "dask_scheduler": cluster.scheduler_address,
+            "lease_s": 3,
+            "job_stop_grace_s": 0,
+            "max_num_boost_round": 100_000,
+        }
+    )
 
 
 @pytest.fixture
@@ -275,27 +370,37 @@ def test_a_distributed_job_trains_on_dask_and_registers_its_model(
 
 
 @SQLITE
-@pytest.mark.skip(
-    reason="known bug: with jobs in their own process the job ends `cancelled` at once, but "
-    "the Dask workers go on training (the scheduler refuses the client's cancel: "
-    "`assert ts.who_wants` in stimulus_cancel); see docs/operations.md"
-)
 def test_cancelling_a_distributed_job_cancels_the_dask_work(
-    dask_api: TestClient, dask_worker: WorkerProcess, dask_client: Client
+    dask_api: TestClient, dask_settings: Settings, dask_client: Client
 ) -> None:
+    """The stop comes from the lease thread, which ends the job and stops its process (the
+    job's own progress writes, which would notice the cancel first, never come): its
+    process must stop the cluster's work before it goes, with no grace but its own wait."""
+    quiet = {"progress_interval_s": 3_600, "checkpoint_every": 0}
+    worker = WorkerProcess(dask_settings.model_copy(update=quiet), name="dask-stop", concurrency=1)
+    worker.start()
+    try:
+        cancel_while_training(dask_api, dask_client)
+    finally:
+        worker.stop()
+    # its process ended by itself once the workers stopped, not killed: xgboost.dask let go
+    # of its locks on the workers (held forever by a client killed while training)
+    assert "SIGKILL" not in worker.output()
+    assert dask_client.run_on_scheduler(held_locks) == {}
+
+
+def cancel_while_training(dask_api: TestClient, dask_client: Client) -> None:
     user = create_user(dask_api)
     dataset_id = upload(dask_api, user, frame(2_000, 4)).json()["dataset_id"]
-    slow = request(dataset_id, distributed=True, num_boost_round=5_000, xgb_params={"max_depth": 8})
+    # rounds enough for many minutes: only a stop ends this training within the test
+    slow = request(
+        dataset_id, distributed=True, num_boost_round=100_000, xgb_params={"max_depth": 8}
+    )
     accepted = dask_api.post("/train", headers=auth(user), json=slow)
     assert accepted.status_code == 202, accepted.text
     job_id = accepted.json()["job_id"]
 
-    def training() -> bool:
-        job = dask_api.get(f"/jobs/{job_id}", headers=auth(user)).json()
-        return bool((job.get("progress") or {}).get("round"))
-
-    wait_for(training, 120, 0.1, "the job to report a round")
-    wait_for(lambda: any(dask_client.processing().values()), 30, 0.1, "Dask workers training")
+    wait_for(lambda: training_threads(dask_client) == 2, 120, 0.1, "both Dask workers training")
     cancel = dask_api.post(f"/jobs/{job_id}/cancel", headers=auth(user))
     assert cancel.status_code == 200, cancel.text
     job = wait_final(dask_api, user, job_id, timeout=120)
@@ -303,8 +408,10 @@ def test_cancelling_a_distributed_job_cancels_the_dask_work(
     assert job["model_id"] is None
 
     def idle() -> bool:
-        return not any(dask_client.processing().values()) and not any(
-            dask_client.has_what().values()
+        return (
+            not any(dask_client.processing().values())
+            and dask_client.run_on_scheduler(data_of_others, own=dask_client.id) == []
+            and training_threads(dask_client) == 0
         )
 
     wait_for(idle, 90, 0.1, "the Dask workers to stop training and drop the data")

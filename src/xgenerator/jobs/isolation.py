@@ -22,6 +22,13 @@ thread starts, so the pool process has a single thread when it forks.
 
 The fork costs ~30 ms of CPU a job (`bench/isolation.py`, docs/benchmarks.md). Kinds that
 never run XGBoost or other OpenMP code and end quickly (`IN_POOL_PROCESS`) skip it.
+
+A job whose work runs elsewhere (a training on a Dask cluster, `works_elsewhere`) must not
+die at SIGTERM: the cluster would train on without it, and xgboost.dask's worker locks,
+held by its Dask client, would never be released. Its SIGTERM only ends the job at its next
+check (`Runtime.end_at_next_check`, at most a tick away while it waits on the cluster), so
+that its code stops the cluster's work and waits for it; SIGKILL comes `dask_stop_wait_s`
+later than for other jobs.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from xgenerator.context import Context
+from xgenerator.db.tables import Job
 from xgenerator.jobs import reconciler
 from xgenerator.jobs.runtime import Runtime
 from xgenerator.settings import Settings
@@ -61,6 +69,12 @@ def wanted(settings: Settings, job_type: str) -> bool:
     return settings.isolate_jobs and job_type not in IN_POOL_PROCESS
 
 
+def works_elsewhere(job: Job) -> bool:
+    """Whether the job's work runs outside its process (on a Dask cluster): its process is
+    then stopped politely (see the module docstring)."""
+    return job.job_type == "train" and bool(job.config.get("distributed"))
+
+
 def die_with_parent() -> None:
     """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
     if sys.platform.startswith("linux"):
@@ -71,14 +85,21 @@ def die_with_parent() -> None:
 Work = Callable[[], tuple[str, Callable[[], None]]]
 
 
-def run(context: Context, runtime: Runtime, work: Work, on_end: Callable[[str], None]) -> str:
+def run(
+    context: Context,
+    runtime: Runtime,
+    work: Work,
+    on_end: Callable[[str], None],
+    *,
+    elsewhere: bool = False,
+) -> str:
     """Run `work` (the job's code, which records its own outcome, says what happened and
     hands back what follows it) in a child while this process keeps the lease. Returns the
     child's answer, or what stopped it: "ended" (the lease thread ended the job), "lost"
     (the lease was lost), "died" (the child died by itself, say killed for memory: the job is
     handed back like a lost worker's). `on_end` gets that result once, as soon as it is
     known: a search schedules its next trials while the child still does what follows a
-    success."""
+    success. `elsewhere`: the job's work runs outside the child (`works_elsewhere`)."""
     read_end, write_end = os.pipe()
     parent = os.getpid()
     # The child's garbage collector must not walk the objects it inherits: touching them
@@ -87,11 +108,13 @@ def run(context: Context, runtime: Runtime, work: Work, on_end: Callable[[str], 
     pid = os.fork()
     if pid == 0:
         os.close(read_end)
-        _child(context, parent, work, write_end)
+        _child(context, parent, work, write_end, runtime if elsewhere else None)
     gc.unfreeze()
     os.close(write_end)
     log.info("job %s: running in process %s", runtime.job_id, pid)
-    child = Child(pid, context.settings.job_stop_grace_s, answers=read_end)
+    settings = context.settings
+    grace_s = settings.job_stop_grace_s + (settings.dask_stop_wait_s if elsewhere else 0.0)
+    child = Child(pid, grace_s, answers=read_end)
     try:
         with runtime.keeping_lease(halt=child.stop):
             try:
@@ -198,14 +221,26 @@ class Child:
             return True
 
 
-def _child(context: Context, parent: int, work: Work, answer_to: int) -> NoReturn:
-    """The child's whole life: never returns into the caller's (Celery's) code."""
+def _child(
+    context: Context,
+    parent: int,
+    work: Work,
+    answer_to: int,
+    polite: Runtime | None,
+) -> NoReturn:
+    """The child's whole life: never returns into the caller's (Celery's) code. With `polite`
+    (the runtime of a job whose work runs elsewhere), SIGTERM ends that job at its next check
+    instead of killing the process."""
     code = 1
     try:
         die_with_parent()  # a pool process killed by Celery's hard limit takes its job along
         if os.getppid() != parent:  # it died before the line above
             os._exit(code)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # die at once, even inside C code
+        if polite is None:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # die at once, even inside C code
+        else:
+            runtime = polite
+            signal.signal(signal.SIGTERM, lambda signum, frame: runtime.end_at_next_check())
         context.db.after_fork()
         answer, then = work()
         os.write(answer_to, answer.encode()[:MAX_ANSWER])

@@ -66,7 +66,8 @@ def run(context: Context, job_id: str, worker_id: str) -> str:
             result, then = _execute(context, job, runtime)
             return result, lambda: _follow_up(job_id, then)
 
-        return isolation.run(context, runtime, in_child, on_end)
+        elsewhere = isolation.works_elsewhere(job)
+        return isolation.run(context, runtime, in_child, on_end, elsewhere=elsewhere)
     with runtime.keeping_lease():
         result, then = _execute(context, job, runtime)
     on_end(result)

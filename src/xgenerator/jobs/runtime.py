@@ -46,7 +46,8 @@ class TrialPruned(JobInterrupted):
 
 class JobEnded(JobInterrupted):
     """The lease thread already ended the job (cancelled, or failed past its time limit) and
-    recorded it: the job's code must stop without writing anything."""
+    recorded it, or is stopping its process: the job's code must stop without writing
+    anything."""
 
 
 def checkpoint_key(job_id: str) -> str:
@@ -163,6 +164,12 @@ class Runtime:
     def ended(self) -> bool:
         """The lease thread ended the job (cancel, time limit)."""
         return self._ended.is_set()
+
+    def end_at_next_check(self) -> None:
+        """The worker is stopping this job's process (`jobs/isolation.py`, a job whose work
+        runs elsewhere): the code raises `JobEnded` at its next check and writes nothing
+        more. Safe in a signal handler: nothing else sets or waits on this flag there."""
+        self._ended.set()
 
     @property
     def lost(self) -> bool:

@@ -22,8 +22,12 @@ Progress: a callback runs on every Dask worker; the one of rank 0 puts each roun
 caller's thread drains while training runs, so the caller reports rounds as they happen.
 Cancel: whatever `poll` or the hooks raise stops the caller; it sets a `distributed.Event`
 that rank 0's callback reads after every round and shares with an allreduce, so that every
-worker stops at the same round (a worker stopping alone would hang the others), and it
-cancels the Dask futures of the data (`client.cancel`). The training metric is not scored in
+worker stops at the same round (a worker stopping alone would hang the others), waits for
+them (xgboost.dask then releases its locks on the workers), and releases the Dask futures
+of the data (`_release`). The callbacks also stop when the scheduler released their own
+task, which it does when the caller's client is gone: a caller killed before it could set
+the event does not leave the cluster training (its locks stay held, though: see
+docs/operations.md). The training metric is not scored in
 this path (the workers' callbacks cannot reach their local training matrix): the history has
 the validation metric of every round.
 
@@ -73,7 +77,7 @@ from xgenerator.ml.train import (
 # the coded partitions' target and split columns: names no feature or date-time part can take
 TARGET = "__xgen_target__"
 VALIDATION = "__xgen_validation__"
-# how long the caller waits for the workers to stop training after a cancel
+# how long the caller waits for the workers to stop training after a cancel, by default
 STOP_WAIT_S = 60.0
 
 Read = Callable[[Any], pd.DataFrame]
@@ -161,10 +165,25 @@ def _code_piece(
     return _code(kept, spec, features, labels, validation[labelled])
 
 
+def _released() -> bool:
+    """Whether the scheduler released the training task this Dask worker runs: the client
+    that asked for it is gone (its process killed) or cancelled it. Dask cannot interrupt a
+    running task: without this check its thread would train to the last round."""
+    from distributed import get_worker
+
+    try:
+        worker = get_worker()
+        task = worker.state.tasks.get(worker.get_current_task())
+    except (ValueError, KeyError):  # not in a Dask task: nothing to release
+        return False
+    return task is None or task.state in ("cancelled", "released")
+
+
 class _Reporter(xgb.callback.TrainingCallback):
     """Runs on every Dask worker. Rank 0 reports each round (and a checkpoint's bytes) on
-    the queue; every worker asks, through an allreduce of rank 0's reading of the stop
-    event, whether to stop, so that all stop at the same round."""
+    the queue; through an allreduce of rank 0's reading of the stop event and of each
+    worker's own `_released`, all agree whether to stop, so that all stop at the same
+    round."""
 
     def __init__(self, queue: str, stop: str, rounds_done: int, checkpoint_every: int) -> None:
         super().__init__()
@@ -185,7 +204,7 @@ class _Reporter(xgb.callback.TrainingCallback):
     ) -> bool:
         from distributed import Event, Queue
 
-        stop = 0
+        stop = int(_released())
         if xgb.collective.get_rank() == 0:
             round_ = self.rounds_done + epoch + 1
             report: dict[str, Any] = {
@@ -201,7 +220,7 @@ class _Reporter(xgb.callback.TrainingCallback):
             if self._queue is None:
                 self._queue = Queue(self.queue)
             self._queue.put(report)
-            stop = int(Event(self.stop).is_set())
+            stop = max(stop, int(Event(self.stop).is_set()))
         agreed = xgb.collective.allreduce(np.array([stop], dtype=np.int32), xgb.collective.Op.MAX)
         return bool(agreed[0])
 
@@ -261,13 +280,29 @@ def _scan(
     return merged, offsets, [int(v) for v in before]
 
 
-def _stopped(training: Future[Any]) -> bool:
+def _stopped(training: Future[Any], wait_s: float) -> bool:
     """Wait (bounded) for the workers to stop; a training that ends in error now is the
     consequence of the stop, not news. False past the bound: the workers will stop at
     their next round, which reads the event (so it stays set)."""
     with contextlib.suppress(Exception):
-        training.exception(timeout=STOP_WAIT_S)
+        training.exception(timeout=wait_s)
     return training.done()
+
+
+def _release(coded: Any, *matrices: Any) -> None:
+    """Let the scheduler forget the data once the workers stopped (the traceback of what
+    stopped them would keep these futures, and the workers' memory, as long as it lives).
+    Released, not cancelled: `client.cancel` recurses into the keys' dependents and trips
+    `assert ts.who_wants` in the scheduler's `stimulus_cancel` (distributed 2026.8) on the
+    partitions xgboost.dask persisted and let go of; the scheduler then stops serving this
+    client's stream and keeps its keys for good."""
+    from distributed import futures_of
+
+    held = list(futures_of(coded))
+    for matrix in matrices:
+        held += [future for parts in matrix.worker_map.values() for future in parts]
+    for future in held:
+        future.release()
 
 
 def _train_as_current(client: Any, *args: Any, **kwargs: Any) -> Any:
@@ -290,11 +325,13 @@ def train_dask(
     resume: tuple[xgb.Booster, int] | None = None,
     validation_cap: int = VALIDATION_CAP,
     tick_s: float = 0.2,
+    stop_wait_s: float = STOP_WAIT_S,
 ) -> ExternalResult:
     """Train one model on the cluster `client` is connected to; see the module docstring.
 
     `poll` is called every `tick_s` while the cluster works (whatever it raises stops the
-    work); `resume` is this job's checkpoint (booster, rounds done)."""
+    work, waiting up to `stop_wait_s` for the workers to end their round); `resume` is this
+    job's checkpoint (booster, rounds done)."""
     import dask.dataframe as dd
     from xgboost import dask as dxgb
 
@@ -401,16 +438,13 @@ def train_dask(
     except xgb.core.XGBoostError as exc:
         raise TrainingFailed("XGBoostError", trim_xgboost_error(exc)) from exc
     except BaseException:
-        # every worker stops at its next round; once they have, the data's futures are
-        # cancelled. Not before: cancelling keys whose dependents (the training's tasks) no
-        # client holds trips an assertion in the scheduler, which then stops serving this
-        # client's stream.
+        # every worker stops at its next round; once they have, the data is let go
         stop.set()
         started = "training" in locals()
-        if not started or _stopped(training):
+        if not started or _stopped(training, stop_wait_s):
             stop.clear()  # the scheduler forgets the event
             if started:
-                client.cancel(coded)
+                _release(coded, dtrain, dval)
         raise
     finally:
         queue.close()

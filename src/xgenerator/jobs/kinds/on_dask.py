@@ -5,23 +5,24 @@ Dask workers read the dataset's row groups from the store themselves (`datasets.
 The job keeps what every job has: its lease (the runtime's thread), progress and history
 (the rounds rank 0 reports), checkpoints (rank 0's model bytes every `checkpoint_every`
 rounds) and a resume from them, cancel (noticed by the runtime while the job waits on the
-cluster: the Dask work is cancelled and every worker stops at its next round), and the
+cluster: every worker stops at its next round, then the Dask work is cancelled), and the
 model, registered as any other. A scheduler that cannot be reached is a retry later.
+
+When the worker stops this job's process (cancel, time limit, lost lease), SIGTERM does not
+kill it: its work runs on the cluster, so `jobs/isolation.py` turns the signal into an end
+at the job's next check (`poll`, every tick while it waits on the cluster), and the same
+stop follows.
 """
 
 from __future__ import annotations
 
-import signal
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from types import FrameType
+from collections.abc import Callable
 from typing import Any
 
 from xgenerator.context import Context
 from xgenerator.db.tables import Dataset, Job
 from xgenerator.errors import ServiceUnavailable, TrainingFailed
-from xgenerator.jobs.runtime import JobEnded, Runtime
+from xgenerator.jobs.runtime import Runtime
 from xgenerator.ml import bundle
 from xgenerator.ml.distributed import Piece, train_dask
 from xgenerator.ml.external import VALIDATION_CAP, ExternalResult
@@ -70,7 +71,7 @@ def run(
         raise ServiceUnavailable(
             f"the Dask scheduler at {address} cannot be reached: {exc}", {"scheduler": address}
         ) from exc
-    with client, _stop_on_sigterm():
+    with client:
         workers = len(client.scheduler_info(n_workers=-1)["workers"])
         if workers == 0:
             raise ServiceUnavailable(
@@ -97,6 +98,7 @@ def run(
             checkpoint_every=settings.checkpoint_every,
             poll=runtime.check,
             resume=resume,
+            stop_wait_s=settings.dask_stop_wait_s,
         )
     result = trained.result
     why = (
@@ -113,23 +115,3 @@ def run(
         "metric is not scored on Dask, the validation metric every round",
     )
     return trained
-
-
-@contextmanager
-def _stop_on_sigterm() -> Iterator[None]:
-    """The work of this job runs on the Dask cluster, not in this process: when the worker
-    stops this job's process (cancel, time limit, lost lease: SIGTERM, then SIGKILL after
-    `job_stop_grace_s`), the cluster must be told first. SIGTERM raises here, so that
-    `train_dask` sets its stop event and cancels its futures before the process goes."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may handle signals (tests call jobs from others)
-        return
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise JobEnded("this job's process was stopped by its worker")
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
