@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from tests.support.rows import model_row
 from tests.support.services import ADMIN, Service, ServiceFactory, add_job
 from xgenerator.db.tables import Dataset, Job, JobArtifact, JobEvent, Model, PredictionLog
 from xgenerator.jobs import orphans, runner
@@ -44,23 +45,7 @@ def add_model(
     """A registry row, enough for retention to see (its booster file is the caller's)."""
     with service.context.db.session() as session:
         session.add(
-            Model(
-                user_id=user_id,
-                job_id=job_id,
-                name="m",
-                task_type="regression",
-                target="y",
-                features=[],
-                params={},
-                metrics={},
-                history=[],
-                labels=None,
-                row_count=1,
-                num_boost_round=1,
-                storage_key=storage_key,
-                xgboost_version="3",
-                dataset_id=dataset_id,
-            )
+            model_row(user_id, job_id=job_id, storage_key=storage_key, dataset_id=dataset_id)
         )
 
 

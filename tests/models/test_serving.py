@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.rows import model_row
 from xgenerator.context import Context
-from xgenerator.db.tables import ApiKey, Model, User, new_id
+from xgenerator.db.tables import ApiKey, Model, User
 from xgenerator.errors import NotFound, RateLimited, Unauthorized
 from xgenerator.models import repository, serving, versions
 from xgenerator.users import service as users
@@ -21,22 +22,7 @@ def new_user(context: Context, name: str) -> tuple[User, str]:
 
 def add_version(context: Context, user_id: str, name: str = "m") -> Model:
     """The next version of `name` (a registry row; no booster file is needed here)."""
-    model = Model(
-        user_id=user_id,
-        job_id=new_id(),
-        name=name,
-        task_type="regression",
-        target="y",
-        features=[],
-        params={},
-        metrics={},
-        history=[],
-        labels=None,
-        row_count=1,
-        num_boost_round=1,
-        storage_key=f"models/{new_id()}.ubj",
-        xgboost_version="3",
-    )
+    model = model_row(user_id, name=name)
     with context.db.session() as session:
         versions.assign_version(session, model)
         session.add(model)

@@ -184,8 +184,11 @@ class Child:
             log.error("process %s still not gone %gs after SIGKILL", self.pid, KILL_WAIT_S)
 
     def answered(self) -> bool:
-        if self.answer or self.answers is None:
-            return bool(self.answer)
+        """Whether the child has answered (read already, or waiting in the pipe)."""
+        if self.answer:
+            return True
+        if self.answers is None:
+            return False
         readable, _, _ = select.select([self.answers], [], [], 0)
         return bool(readable)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pandas as pd
 
@@ -18,7 +17,7 @@ from xgenerator.jobs.kinds.derived import open_dataset
 from xgenerator.jobs.runtime import Runtime
 from xgenerator.ml import bundle
 from xgenerator.ml.external import SAMPLE_ROWS, VALIDATION_CAP, ExternalResult, train_external
-from xgenerator.ml.train import TrainSpec
+from xgenerator.ml.train import TrainHooks, TrainSpec
 
 
 def batches(
@@ -41,7 +40,7 @@ def run(
     dataset: Dataset,
     spec: TrainSpec,
     columns: list[str],
-    hooks_type: Callable[..., Any],
+    make_hooks: Callable[[Runtime, threads.Share | None], TrainHooks],
 ) -> ExternalResult:
     runtime.progress(percent=0, message="external memory: scanning the data", force=True)
     resume = None
@@ -56,12 +55,7 @@ def run(
         tempfile.TemporaryDirectory(dir=scratch, prefix=f"extmem-{job.id}-") as cache,
         threads.registered(job.id, spec.params.get("nthread")) as share,
     ):
-        hooks = hooks_type(
-            runtime,
-            context.settings.checkpoint_every,
-            share,
-            checkpoint_min_interval_s=context.settings.checkpoint_min_interval_s,
-        )
+        hooks = make_hooks(runtime, share)
         trained = train_external(
             batches(context, dataset, columns),
             spec,

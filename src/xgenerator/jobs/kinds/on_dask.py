@@ -17,17 +17,17 @@ stop follows.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from xgenerator.context import Context
 from xgenerator.db.tables import Dataset, Job
 from xgenerator.errors import ServiceUnavailable, TrainingFailed
+from xgenerator.jobs import threads
 from xgenerator.jobs.runtime import Runtime
 from xgenerator.ml import bundle
 from xgenerator.ml.distributed import Piece, train_dask
 from xgenerator.ml.external import VALIDATION_CAP, ExternalResult
 from xgenerator.ml.resume import samples
-from xgenerator.ml.train import TrainSpec
+from xgenerator.ml.train import TrainHooks, TrainSpec
 
 DASK_SAMPLING_RESUME = (
     "distributed training with row or column sampling: the rounds after the checkpoint "
@@ -42,7 +42,7 @@ def run(
     dataset: Dataset,
     spec: TrainSpec,
     columns: list[str],
-    hooks_type: Callable[..., Any],
+    make_hooks: Callable[[Runtime, threads.Share | None], TrainHooks],
 ) -> ExternalResult:
     from distributed import Client
     from xgenerator.datasets.pieces import dataset_pieces, read_piece
@@ -84,11 +84,7 @@ def run(
         runtime.progress(
             percent=0, message=f"distributed: scanning the data on {workers} Dask workers"
         )
-        hooks = hooks_type(
-            runtime,
-            settings.checkpoint_every,
-            checkpoint_min_interval_s=settings.checkpoint_min_interval_s,
-        )
+        hooks = make_hooks(runtime, None)  # the Dask workers' threads are not this worker's
         trained = train_dask(
             client,
             read_piece,

@@ -94,6 +94,18 @@ class _Hooks:
         self._saved_at = time.monotonic()
 
 
+def _hooks(runtime: Runtime, share: threads.Share | None = None) -> _Hooks:
+    """A job's training hooks, checkpointing as the worker's settings say (every training
+    path: in memory, external memory, Dask)."""
+    settings = runtime.context.settings
+    return _Hooks(
+        runtime,
+        settings.checkpoint_every,
+        share,
+        checkpoint_min_interval_s=settings.checkpoint_min_interval_s,
+    )
+
+
 class TrainKind:
     job_type = "train"
 
@@ -125,7 +137,7 @@ class TrainKind:
         columns = [*spec.features, spec.target, *spec_roles(spec)]
         if (cfg.get("external_memory") or cfg.get("distributed")) and parent is None:
             module = on_dask if cfg.get("distributed") else external
-            trained = module.run(context, job, runtime, dataset, spec, columns, _Hooks)
+            trained = module.run(context, job, runtime, dataset, spec, columns, _hooks)
             report_screening(runtime, trained.result)
             return self.register_model(
                 context, job, runtime, dataset, None, spec, trained.result, trained.sample
@@ -138,12 +150,7 @@ class TrainKind:
         frame = datasets.load_frame(context.store, dataset, columns=columns)
         init = self._init(context, runtime, job, spec, frame, parent)
         with threads.registered(job.id, spec.params.get("nthread")) as share:
-            hooks = _Hooks(
-                runtime,
-                context.settings.checkpoint_every,
-                share,
-                checkpoint_min_interval_s=context.settings.checkpoint_min_interval_s,
-            )
+            hooks = _hooks(runtime, share)
             if job.parent_job_id is not None and "trial" in cfg:
                 from xgenerator.jobs.search import TrialPruning
 
