@@ -13,6 +13,7 @@ the jobs run in-process (`runner.run`, the worker's own code path) so the files 
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -30,7 +31,9 @@ KEY = re.compile(r"(datasets|models|artifacts|checkpoints)/[0-9a-f]{32}\.[a-z]+"
 
 
 def everything_under(root: Path) -> list[str]:
-    return [str(p) for p in root.rglob("*")]
+    """Every path below root; os.walk skips a directory that another process removes while
+    it looks (/tmp is shared with the suite's other processes)."""
+    return [os.path.join(d, n) for d, dirs, files in os.walk(root) for n in (*dirs, *files)]
 
 
 def run_inline(context: Context, job_id: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from tests.live import FAST, long_job, single_class_frame
-from tests.support import classification_frame, wait_for
+from tests.support import classification_frame, shap_summary, wait_for
 from xgenerator.cli.demo import LocalServer
 from xgenerator.client import Client
 
@@ -101,10 +101,15 @@ def test_job_page_follows_a_job_to_its_end_with_its_curve(
         expect(curve).to_have_attribute("data-points", str(points))
         assert (curve.get_attribute("d") or "").count("L") == points - 1
     expect(page.locator("#progress-text")).to_contain_text("100%")
-    expect(page.locator("#events li")).to_have_count(3)
     expect(page.locator("#events")).to_contain_text("succeeded")
     expect(page.locator("#result-metrics")).to_contain_text("accuracy")
     expect(page.locator("#cancel")).to_be_hidden()
+    # The SHAP summary is kept just after the success (XGEN_SHAP_SUMMARY_AFTER_SUCCESS); once
+    # it is, the page lists its event after the job's three.
+    shap_summary(client, job.wait().model_id or "")
+    page.reload()
+    expect(page.locator("#events li")).to_have_count(4)
+    expect(page.locator("#events li").last).to_contain_text("shap_summary")
     page.screenshot(path=str(artifacts / "job-succeeded.png"), full_page=True)
 
 
