@@ -39,6 +39,15 @@ from xgenerator.db.migrate import upgrade
 from xgenerator.embedded import PrivateRedis, find_redis_server
 from xgenerator.settings import Settings
 
+# The benchmark smoke test is the suite's longest file: started last, it would end the run
+# alone while the other xdist processes sit idle.
+FIRST = "tests/bench/"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(FIRST))  # stable: order kept
+
+
 # --- databases -------------------------------------------------------------------------------
 
 

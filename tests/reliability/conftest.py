@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from tests.support import WorkerProcess
+from tests.support import WorkerProcess, auth, classification_frame, create_user, upload
 from tests.support.services import make_settings
 from xgenerator.api.app import create_app
 from xgenerator.context import Context, build_context
@@ -84,3 +84,30 @@ def check_invariants(context: Context) -> list[Job]:
             job.status == JobStatus.SUCCEEDED and job.job_type in ("train", "retrain")
         ), job.id
     return jobs
+
+
+# A job that is still training when a test acts on it, on a fast machine too: ~6 s on an idle
+# 2-core machine here (a test acting within a second of its start), while the deadlines of
+# 120 s leave room for one twenty times slower. Checkpoints every 100 rounds, not every 5:
+# each saves the whole, growing model.
+LONG = {"rows": 10_000, "rounds": 4_000}
+LONG_CHECKPOINTS = {"checkpoint_every": 100}
+
+
+def jobs(context: Context) -> dict[str, Job]:
+    with context.db.session() as session:
+        return {j.id: j for j in session.scalars(select(Job))}
+
+
+def events(client: TestClient, user: dict[str, str], job_id: str) -> list[str]:
+    body = client.get(f"/jobs/{job_id}/events", headers=auth(user)).json()
+    return [e["event"] for e in body["events"]]
+
+
+def all_final(context: Context) -> bool:
+    return all(j.status in ("succeeded", "failed", "cancelled") for j in jobs(context).values())
+
+
+def dataset(client: TestClient, rows: int = 3000) -> tuple[dict[str, str], str]:
+    user = create_user(client)
+    return user, upload(client, user, classification_frame(rows)).json()["dataset_id"]

@@ -18,9 +18,16 @@ from xgenerator.db.tables import Base, Job, JobEvent
 from xgenerator.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("XGEN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-# A database number of its own per test run (1-8; the benchmarks use 9 and up), so two
-# runs on one machine do not consume each other's messages.
-REDIS_URL = os.environ.get("XGEN_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{1 + os.getpid() % 8}")
+
+
+def _redis_db() -> int:
+    """A database number of its own per test process (1-8; the benchmarks use 9 and up), so
+    two runs, or two pytest-xdist workers of one run, do not consume each other's messages."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", … under xdist
+    return 1 + (int(worker[2:]) if worker.startswith("gw") else os.getpid()) % 8
+
+
+REDIS_URL = os.environ.get("XGEN_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{_redis_db()}")
 TABLES = [table.name for table in Base.metadata.sorted_tables]
 ADMIN_KEY = "admin-secret-long-enough-for-tests"
 ADMIN = {"X-Admin-Key": ADMIN_KEY}
