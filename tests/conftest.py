@@ -39,13 +39,26 @@ from xgenerator.db.migrate import upgrade
 from xgenerator.embedded import PrivateRedis, find_redis_server
 from xgenerator.settings import Settings
 
-# The benchmark smoke test is the suite's longest file: started last, it would end the run
-# alone while the other xdist processes sit idle.
-FIRST = "tests/bench/"
+# The suite's longest files (pytest --durations): started last, one of them would end the
+# run alone while the other xdist processes sit idle. xdist hands out files in this order
+# (`--no-loadscope-reorder`).
+LONGEST_FIRST = (
+    "tests/bench/",
+    "tests/reliability/",
+    "tests/test_embedded.py",
+    "tests/ui/",
+    "tests/client/test_demo.py",
+    "tests/jobs/test_dask_training.py",
+    "tests/jobs/test_tune_e2e.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: not item.nodeid.startswith(FIRST))  # stable: order kept
+    def rank(item: pytest.Item) -> int:
+        found = (i for i, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix))
+        return next(found, len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: the order within a rank is kept
 
 
 # --- databases -------------------------------------------------------------------------------
