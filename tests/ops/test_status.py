@@ -183,7 +183,13 @@ def test_status_and_metrics_follow_workers_queues_and_jobs(service: ServiceFacto
         gpu_detail = client.get(f"/jobs/{gpu_job}", headers=auth(user)).json()
         assert gpu_detail["attempts"] == 0
 
-        metrics = scrape(client)
+        def both_counted() -> dict[tuple[str, frozenset[tuple[str, str]]], float] | None:
+            """A job's finish is counted just after its success is committed."""
+            scraped = scrape(client)
+            done = sample(scraped, "xgen_jobs_finished_total", job_type="noop", status="succeeded")
+            return scraped if done == 2 else None
+
+        metrics = wait_for(both_counted, 10, 0.1, "both noop jobs' finish in the metrics")
         assert sample(metrics, "xgen_jobs_submitted_total", job_type="noop") == 2
         assert sample(metrics, "xgen_jobs_submitted_total", job_type="train") == 1
         assert sample(metrics, "xgen_jobs_finished_total", job_type="noop", status="succeeded") == 2
