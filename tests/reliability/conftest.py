@@ -105,7 +105,7 @@ def events(client: TestClient, user: dict[str, str], job_id: str) -> list[str]:
 
 
 def all_final(context: Context) -> bool:
-    return all(j.status in ("succeeded", "failed", "cancelled") for j in jobs(context).values())
+    return all(JobStatus(j.status).is_final for j in jobs(context).values())
 
 
 def dataset(client: TestClient, rows: int = 3000) -> tuple[dict[str, str], str]:

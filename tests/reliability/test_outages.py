@@ -23,7 +23,7 @@ from tests.reliability.conftest import (
 )
 from tests.reliability.proxy import TcpProxy
 from tests.support import auth, wait_for
-from tests.support.jobs import SLOW, submit
+from tests.support.jobs import SLOW, submit, train_body
 from xgenerator.api.app import create_app
 from xgenerator.context import Context, build_context
 from xgenerator.db.tables import Job
@@ -132,13 +132,7 @@ def test_idempotency_key_replays_concurrently_make_one_job(
     rsettings: Settings, rcontext: Context, rclient: TestClient
 ) -> None:
     user, dataset_id = dataset(rclient, rows=100)
-    body = {
-        "model_name": "m",
-        "dataset_id": dataset_id,
-        "task_type": "classification",
-        "target": "label",
-        "num_boost_round": 3,
-    }
+    body = train_body(dataset_id, 3)
     app = create_app(rsettings, rcontext)
     answers: list[Any] = []
 

@@ -35,20 +35,23 @@ def wait_final(
     return wait_for(final, timeout, 0.1, f"job {job_id} to finish")
 
 
+def train_body(dataset_id: str, rounds: int, **params: Any) -> dict[str, Any]:
+    """A `/train` body: model "m", classifying `label` (classification_frame's target)."""
+    return {
+        "model_name": "m",
+        "dataset_id": dataset_id,
+        "task_type": "classification",
+        "target": "label",
+        "num_boost_round": rounds,
+        "xgb_params": params,
+    }
+
+
 def submit(
     client: TestClient, user: dict[str, str], dataset_id: str, rounds: int, **params: Any
 ) -> str:
     response = client.post(
-        "/train",
-        headers=auth(user),
-        json={
-            "model_name": "m",
-            "dataset_id": dataset_id,
-            "task_type": "classification",
-            "target": "label",
-            "num_boost_round": rounds,
-            "xgb_params": params,
-        },
+        "/train", headers=auth(user), json=train_body(dataset_id, rounds, **params)
     )
     assert response.status_code == 202, response.text
     job_id: str = response.json()["job_id"]

@@ -22,9 +22,12 @@ PG_ADMIN_URL = os.environ.get("XGEN_TEST_PG_URL", "postgresql://postgres@127.0.0
 
 def _redis_db() -> int:
     """A database number of its own per test process (1-8; the benchmarks use 9 and up), so
-    two runs, or two pytest-xdist workers of one run, do not consume each other's messages."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", … under xdist
-    return 1 + (int(worker[2:]) if worker.startswith("gw") else os.getpid()) % 8
+    two runs, or two pytest-xdist workers of one run, do not consume each other's messages.
+    An xdist worker ("gw0", "gw1", …) counts on from its run's controller, its parent."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw"):
+        return 1 + (os.getppid() + int(worker[2:])) % 8
+    return 1 + os.getpid() % 8
 
 
 REDIS_URL = os.environ.get("XGEN_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{_redis_db()}")
