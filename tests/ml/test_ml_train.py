@@ -12,6 +12,7 @@ import xgboost as xgb
 
 from xgenerator.errors import InvalidInput, TrainingFailed
 from xgenerator.ml.bundle import load_booster
+from xgenerator.ml.evaluation import Validation, validation_metrics
 from xgenerator.ml.features import to_model_frame
 from xgenerator.ml.prepare import prepare
 from xgenerator.ml.split import split_indices
@@ -130,6 +131,36 @@ def test_validation_metric_every_k_rounds_scores_what_every_round_would(
     np.testing.assert_array_equal(
         sparse.booster.inplace_predict(rows), every_round.booster.inplace_predict(rows)
     )
+
+
+@pytest.mark.parametrize(
+    ("target", "early_stopping"), [("digit", None), ("yes_no", None), ("noise", 3)]
+)
+def test_validation_metrics_are_those_of_a_fresh_prediction(
+    frame_factory: Any,
+    features: list[str],
+    fast_params: Any,
+    target: str,
+    early_stopping: int | None,
+) -> None:
+    """The metrics come from XGBoost's cache of the validation predictions (or, after early
+    stopping, a prediction of the kept rounds): the same as predicting the rows afresh."""
+    frame = frame_factory(seed=3)
+    frame["noise"] = np.random.default_rng(3).integers(0, 2, size=len(frame))
+    params = {**fast_params, "eta": 0.5}
+    job = spec(target, features, params, num_boost_round=30, early_stopping_rounds=early_stopping)
+    result = train(frame, job)
+    assert (result.best_iteration is not None) == bool(early_stopping)
+    n_classes = len(result.labels.classes) if result.labels is not None else 0
+    data = prepare(frame, job, None)
+    _, val_idx = split_indices(len(data.frame), 0.2, 42, data.target if n_classes else None)
+    fresh = result.booster.inplace_predict(to_model_frame(frame.iloc[val_idx], result.features))
+    expected = validation_metrics(
+        "classification", result.params, n_classes, 10, Validation(data.target[val_idx], fresh)
+    )
+    assert result.metrics.keys() == expected.keys()
+    for name, value in expected.items():
+        assert result.metrics[name] == pytest.approx(value, rel=1e-6), name
 
 
 def test_the_default_validation_interval_gives_about_fifty_points(

@@ -42,6 +42,7 @@ from xgenerator.ml.train import (
     _Recorder,
     training_callbacks,
     trim_xgboost_error,
+    validation_predictions,
 )
 
 Batches = Callable[[], Iterator[pd.DataFrame]]
@@ -261,7 +262,7 @@ def train_external(
             verbose_eval=False,
             xgb_model=resume[0] if resume else None,
         )
-        proba = booster.predict(dval)
+        proba = validation_predictions(booster, recorder, dval)
     except xgb.core.XGBoostError as exc:
         if iterator.error is not None:
             raise iterator.error from exc

@@ -180,11 +180,11 @@ def train(
             verbose_eval=False,
             xgb_model=_start_model(init),
         )
+        proba = validation_predictions(booster, recorder, dval)
         if wants_gpu(params):
             # The frames to predict live in host memory; a CUDA booster would copy them over
             # with a warning on every call. The model file does not store the device anyway.
             booster.set_param({"device": "cpu"})
-        proba = booster.inplace_predict(x_val)
         own = _eval_metrics(booster, dval) if spec.task_type == "survival" else {}
     except xgb.core.XGBoostError as exc:
         if exc is recorder.hook_error:
@@ -234,6 +234,20 @@ def training_callbacks(
     return callbacks
 
 
+def validation_predictions(
+    booster: xgb.Booster, recorder: _Recorder, dval: xgb.DMatrix
+) -> np.ndarray[Any, Any]:
+    """The trained model's predictions of the validation rows.
+
+    The recorder kept them at the end of training, while XGBoost's cache still held every
+    tree's output for `dval` (it scored the last round): predicting again would pass the rows
+    through every tree, 0.4 s of a 7.7 s, 11-class training of 62k rows. Early stopping keeps
+    only the best rounds, which the cache does not match."""
+    if recorder.predictions is not None and _best_iteration(booster) is None:
+        return recorder.predictions
+    return booster.predict(dval)
+
+
 def trim_xgboost_error(exc: BaseException) -> str:
     """The first line of an XGBoost error, without its timestamp, C++ path and stack trace."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -269,6 +283,9 @@ class _Recorder(xgb.callback.TrainingCallback):
         self.history: list[dict[str, float]] = []
         self.hook_error: BaseException | None = None
         self.nthread: int | None = None
+        self.validation: xgb.DMatrix | None = None
+        # the validation predictions of the model at the end of training
+        self.predictions: np.ndarray[Any, Any] | None = None
 
     def threads(self) -> int | None:
         """The hooks' thread count, remembered as the one in use."""
@@ -310,11 +327,18 @@ class _Recorder(xgb.callback.TrainingCallback):
                 raise
         return False
 
+    def after_training(self, model: xgb.Booster) -> xgb.Booster:
+        # before xgb.train resets the booster, which drops its prediction cache
+        if self.validation is not None:
+            self.predictions = model.predict(self.validation)
+        return model
+
     def schedule(
         self, spec: TrainSpec, dtrain: xgb.DMatrix, dval: xgb.DMatrix
     ) -> list[tuple[xgb.DMatrix, str]]:
         """Which sets this recorder scores, and when; returns XGBoost's `evals`: the
         validation set when it is scored every round (early stopping reads it there)."""
+        self.validation = dval
         every = validation_every(spec)
         self.scored = [(dtrain, "train", spec.eval_train_every)]
         if every == 1:
