@@ -19,7 +19,7 @@ from typing import Any
 from bench.common import Bench, Stack, headers, log, run_json_script
 from bench.realdata_sets import DATASETS, RealData
 from bench.report import Row, Sample, Target, describe_time, seconds
-from bench.training import epoch, wait_job
+from bench.training import epoch, wait_followed_up, wait_job
 
 NAME = "realdata"
 # The targets, for datasets of at least this many rows.
@@ -88,6 +88,7 @@ def finished(stack: Stack, user: dict[str, str], job_id: str, interval: float) -
     job = wait_job(stack, user, job_id, timeout=1800, interval=interval)
     if job["status"] != "succeeded":
         raise RuntimeError(f"training job ended {job['status']}: {job.get('error')}")
+    wait_followed_up(stack, user, job_id, timeout=600)  # the bare script runs next
     return job
 
 

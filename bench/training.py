@@ -83,6 +83,23 @@ def wait_job(
         time.sleep(interval)
 
 
+# A job's events after its success: the work that follows it (the SHAP summary) is done.
+FOLLOWED_UP = frozenset({"shap_summary", "shap_summary_failed", "shap_summary_skipped"})
+
+
+def wait_followed_up(stack: Stack, user: dict[str, str], job_id: str, timeout: float) -> None:
+    """Wait until the work after a job's success (its SHAP summary, in the job's process) is
+    done, so that a baseline run next does not share the cores with it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = stack.http.get(f"/jobs/{job_id}/events", headers=headers(user)).json()
+        if FOLLOWED_UP & {event["event"] for event in answer["events"]}:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id}: no SHAP summary event after {timeout:g}s")
+        time.sleep(0.05)
+
+
 def pool_cpu_seconds(stack: Stack) -> float:
     """CPU time used so far by the stack's worker pool processes (where jobs run)."""
     return sum(cpu_seconds(pid) for worker in stack.workers for pid in child_pids(worker.pid))
@@ -123,6 +140,7 @@ def train_through_service(
     job = wait_job(stack, user, response.json()["job_id"], timeout=1800, interval=interval)
     if job["status"] != "succeeded":
         raise RuntimeError(f"training job ended {job['status']}: {job.get('error')}")
+    wait_followed_up(stack, user, job["job_id"], timeout=600)
     return epoch(job["completed_at"]) - sent, job
 
 

@@ -12,9 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+import xgboost as xgb
 
 from tests.support import wait_for
 from xgenerator.jobs import threads
+from xgenerator.jobs.kinds.train import summary_threads
 from xgenerator.jobs.threads import Budget, allot, cgroup_quota, parse_cpu_max
 
 
@@ -188,3 +190,24 @@ def test_jobs_starting_together_split_the_cores(tmp_path: Path) -> None:
     seen = run_jobs(budget, starts=[0.0, 0.0], rounds=30)
     assert max(held for _, _, held in seen) <= 2
     wait_for(lambda: budget.snapshot() == {}, 5, what="both jobs to leave")
+
+
+def test_a_summary_after_success_predicts_on_its_share(tmp_path: Path) -> None:
+    """The SHAP summary follows a job's success, when the worker may run the next job
+    already: it takes its threads from the budget like a training."""
+    booster = xgb.train({"nthread": 2}, xgb.DMatrix([[0.0], [1.0]], label=[0.0, 1.0]), 1)
+    budget = Budget(tmp_path / "budget.json", cores=2)
+    threads.install(budget)
+    try:
+        with budget.share("next-job", requested=1) as other:  # a user's nthread=1
+            other.take()
+            with summary_threads("done-job:shap", booster) as n:
+                assert n == 1
+                assert budget.snapshot() == {"next-job": 1, "done-job:shap": 1}
+                config = json.loads(booster.save_config())
+                assert config["learner"]["generic_param"]["nthread"] == "1"
+        assert budget.snapshot() == {}
+    finally:
+        threads.install(None)
+    with summary_threads("outside-a-worker", booster) as n:
+        assert n is None

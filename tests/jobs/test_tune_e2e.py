@@ -30,6 +30,17 @@ def leaderboard(client: TestClient, user: dict[str, str], job_id: str) -> dict[s
     return body
 
 
+def summary_event(client: TestClient, user: dict[str, str], job_id: str) -> str:
+    """What a succeeded trial did after its success: `shap_summary` or `..._skipped`."""
+
+    def said() -> str | None:
+        events = client.get(f"/jobs/{job_id}/events", headers=auth(user)).json()["events"]
+        names = {e["event"] for e in events} & {"shap_summary", "shap_summary_skipped"}
+        return names.pop() if names else None
+
+    return wait_for(said, 60, 0.1, f"the SHAP summary of trial {job_id}, or why it has none")
+
+
 def children(context: Context, job_id: str) -> list[Job]:
     with context.db.session() as session:
         return list(session.scalars(select(Job).where(Job.parent_job_id == job_id)))
@@ -85,9 +96,23 @@ def test_search_finds_the_high_learning_rate_and_keeps_its_model(
     with context.db.session() as session:
         models = list(session.scalars(select(Model).where(Model.name == "tuned")))
     assert len(models) == 6 and final["model_id"] in {m.id for m in models}
-    # a trial's SHAP summary reads a small sample (300 rows here; a training job reads 2,000)
-    shap = client.get(f"/models/{final['model_id']}/importance?type=shap", headers=auth(user))
-    assert shap.json()["rows"] == 200
+    # A trial keeps a SHAP summary (after its success) only when it leads the search as it
+    # ends, so the best has one; it reads a small sample (300 rows here; a job reads 2,000).
+    said = {t["job_id"]: summary_event(client, user, t["job_id"]) for t in trials}
+    assert said[best["job_id"]] == "shap_summary"
+    skipped = [t for t in trials if said[t["job_id"]] == "shap_summary_skipped"]
+    assert skipped, "every trial led the search: the seed no longer tests the skipping"
+    ended = {r.id: r.completed_at for r in rows if r.completed_at is not None}
+    by_end = sorted(trials, key=lambda t: ended[t["job_id"]])
+    for i, t in enumerate(by_end):
+        summary = client.get(f"/models/{t['model_id']}/importance?type=shap", headers=auth(user))
+        if said[t["job_id"]] == "shap_summary":
+            assert summary.json()["rows"] == 200
+            # it led: no trial that ended before it was better
+            assert all(t["value"] <= earlier["value"] for earlier in by_end[:i])
+        else:
+            assert summary.status_code == 404
+            assert "did not lead the search" in summary.json()["message"]
     # trials are listed in /jobs with their search
     listed = client.get("/jobs?job_type=train", headers=auth(user)).json()["jobs"]
     assert {j["parent_job_id"] for j in listed} == {job_id}

@@ -322,6 +322,17 @@ class _Row:
     record: sampling.TrialRecord
 
 
+def leads(context: Context, trial: Job) -> bool:
+    """Whether `trial` heads its search's leaderboard among the trials ended so far. The
+    search's final best did when it ended, whatever ends after it."""
+    with context.db.session() as session:
+        search = session.get(Job, trial.parent_job_id)
+        if search is None:
+            return False
+        best = leaderboard(session, search, trials(session, search.id))["best"]
+    return best is not None and best["job_id"] == trial.id
+
+
 def leaderboard(session: Session, search: Job, children: list[Job]) -> dict[str, Any]:
     """Trials best first (finished ones by the metric, then the others by number), with
     counts by state and the best so far."""

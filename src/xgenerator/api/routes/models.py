@@ -78,7 +78,8 @@ def delete_model(model: OwnedModel, context: ContextDep) -> None:
 
 NO_SHAP_SUMMARY = (
     "the summary is computed just after the training job succeeds (its `shap_summary` event "
-    "says when); none is kept if that failed (a `shap_summary_failed` event) or for models "
+    "says when); none is kept if that failed (a `shap_summary_failed` event), for a search's "
+    "trial that did not lead the search when it ended (`shap_summary_skipped`) or for models "
     "trained before summaries were kept. `type=gain` needs none"
 )
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -223,9 +224,10 @@ class TrainKind:
             quantiles=_quantiles(result.params),
             roles={k: v for k in ROLE_CONFIG if (v := getattr(spec, k)) is not None},
         )
-        rows = TRIAL_SHAP_ROWS if job.parent_job_id is not None else None
-        later = context.settings.shap_summary_after_success
-        shap = None if later else _shap_summary(runtime, frame, spec, result, rows)
+        trial = job.parent_job_id is not None
+        # a trial knows whether it leads its search only once its success is committed
+        later = trial or context.settings.shap_summary_after_success
+        shap = None if later else _shap_summary(runtime, frame, spec, result)
         key = context.store.new_key("models", ".ubj")
         context.store.put_bytes(key, bundle.dumps(packed))
         model = Model(
@@ -264,7 +266,7 @@ class TrainKind:
             model_id=model.id,
             commit=lambda session: _record(session, model),
             artifact_keys=[key],
-            then=(lambda: _keep_shap_summary(context, runtime, model.id, frame, spec, result, rows))
+            then=(lambda: _summarize(context, runtime, job, model.id, frame, spec, result))
             if later
             else None,
         )
@@ -274,6 +276,39 @@ class TrainKind:
 # second, and the pool process is busy until the summary is kept. The summary says how many
 # rows it read.
 TRIAL_SHAP_ROWS = 200
+
+
+def _summarize(
+    context: Context,
+    runtime: Runtime,
+    job: Job,
+    model_id: str,
+    frame: pd.DataFrame,
+    spec: TrainSpec,
+    result: TrainResult,
+) -> None:
+    """The work after a success: the model's SHAP summary. A search's trial keeps one only
+    when it leads the search as it ends (so the search's best always has one): summaries of
+    losing trials cost the next trials CPU (up to 0.5 s each for depth-8 trees here) while
+    nobody looks at them."""
+    if job.parent_job_id is None:
+        _keep_shap_summary(context, runtime, model_id, frame, spec, result, None)
+        return
+    from xgenerator.jobs import search
+
+    if search.leads(context, job):
+        _keep_shap_summary(context, runtime, model_id, frame, spec, result, TRIAL_SHAP_ROWS)
+        return
+    with context.db.session() as session:
+        repository.add_event(
+            session,
+            runtime.job_id,
+            "shap_summary_skipped",
+            JobStatus.SUCCEEDED,
+            "no SHAP summary: this trial did not lead its search when it ended (every trial "
+            "that did has one, the search's best included)",
+            runtime.attempt,
+        )
 
 
 def _shap_summary(
@@ -299,6 +334,19 @@ def _shap_summary(
         return None
 
 
+@contextmanager
+def summary_threads(key: str, booster: xgb.Booster) -> Iterator[int | None]:
+    """The booster predicts on its share of the worker's thread budget, registered under
+    `key` for the block; None (XGBoost decides) outside a worker."""
+    with threads.registered(key) as share:
+        if share is None:
+            yield None
+            return
+        n = share.take().threads
+        booster.set_param({"nthread": n})
+        yield n
+
+
 def _keep_shap_summary(
     context: Context,
     runtime: Runtime,
@@ -308,12 +356,18 @@ def _keep_shap_summary(
     result: TrainResult,
     max_rows: int | None,
 ) -> None:
-    """After the success (`Outcome.then`): the summary onto the model, with an event."""
+    """After the success (`Outcome.then`): the summary onto the model, with an event.
+
+    The job has ended, so the worker may already run the next one (a search's next trial is
+    scheduled at once): the summary takes its threads from the worker's budget like a
+    training, or the two would spin on more threads than there are cores."""
     started = time.perf_counter()
-    summary = _shap_summary(runtime, frame, spec, result, max_rows, JobStatus.SUCCEEDED)
+    with summary_threads(f"{runtime.job_id}:shap", result.booster) as n:
+        summary = _shap_summary(runtime, frame, spec, result, max_rows, JobStatus.SUCCEEDED)
     if summary is None:
         return
     took = time.perf_counter() - started
+    on = "" if n is None else f" on {n} thread{'s' if n != 1 else ''}"
     with context.db.session() as session:
         session.execute(
             update(Model).where(Model.id == model_id).values(importance={"shap": summary})
@@ -323,7 +377,7 @@ def _keep_shap_summary(
             runtime.job_id,
             "shap_summary",
             JobStatus.SUCCEEDED,
-            f"SHAP summary of {summary['rows']:,} rows kept on the model ({took:.2f} s)",
+            f"SHAP summary of {summary['rows']:,} rows kept on the model ({took:.2f} s{on})",
             runtime.attempt,
         )
 
