@@ -95,11 +95,18 @@ def test_the_outcome_is_acted_on_before_the_work_that_follows_it(
     def on_end(result: str) -> None:
         pid = int(pid_file.read_text())
         running = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
-        seen.append((result, running))
+        seen.append((result, running and not go.exists()))  # still in `then`
         go.touch()
 
+    def begin(ctx: Context, call: isolation.Call) -> tuple[Runtime, isolation.Work]:
+        return Runtime(ctx, call.job_id, call.attempt, "train"), work
+
     runtime = Runtime(context, "no-such-job", 1, "train")
-    assert isolation.run(context, runtime, work, on_end) == "succeeded"
+    call = isolation.Call("no-such-job", 1)
+    try:
+        assert isolation.run(context, runtime, call, begin, on_end) == "succeeded"
+    finally:
+        isolation.retire_spare()
     assert seen == [("succeeded", True)]
 
 

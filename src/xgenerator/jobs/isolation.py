@@ -20,8 +20,16 @@ not `multiprocessing`: Celery's pool processes are daemonic, and multiprocessing
 too) refuses to start children from a daemonic process. The fork comes before the lease
 thread starts, so the pool process has a single thread when it forks.
 
-The fork costs ~30 ms of CPU a job (`bench/isolation.py`, docs/benchmarks.md). Kinds that
-never run XGBoost or other OpenMP code and end quickly (`IN_POOL_PROCESS`) skip it.
+A job's process is kept for the pool process's next job (`_spare`) when its job ended by
+itself: a fresh process paid ~15,000 page faults and a new database connection per job, 0.1 s
+of a 0.3 s search trial here (docs/benchmarks.md). It gets each job as one line on a pipe
+(`Call`: the job's id and attempt; it reads the claimed job itself) and answers with one
+line, then `idle` once the work after a success is done. It exits instead when it holds more
+than `MAX_IDLE_PRIVATE` of its own memory (what a big job left in its heap goes back to the
+system), after `IDLE_S` without a job, after a job whose work ran elsewhere, or with the pool
+process. A stopped job's process is killed, and a cancelled job's exits: neither is reused.
+Kinds that never run XGBoost or other OpenMP code and end quickly (`IN_POOL_PROCESS`) skip
+all this (`bench/isolation.py` measures a fresh process).
 
 A job whose work runs elsewhere (a training on a Dask cluster, `works_elsewhere`) must not
 die at SIGTERM: the cluster would train on without it, and xgboost.dask's worker locks,
@@ -33,6 +41,7 @@ later than for other jobs.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import logging
@@ -42,6 +51,8 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
 from typing import NoReturn
 
 from xgenerator.context import Context
@@ -57,6 +68,12 @@ PR_SET_PDEATHSIG = 1
 MAX_ANSWER = 512
 # After SIGKILL the kernel frees a process at once; past this something is badly wrong.
 KILL_WAIT_S = 30.0
+# A job's process waits this long for the next job, and is kept only below this size.
+IDLE_S = 300.0
+MAX_IDLE_PRIVATE = 256 * 1024 * 1024
+IDLE = b"idle\n"
+# The answers after which a job's process is kept for the next job.
+REUSED_AFTER = frozenset({"succeeded", "failed", "retrying"})
 
 
 # Kinds that run in the pool process itself: no XGBoost, no OpenMP (which would make every
@@ -82,56 +99,147 @@ def die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+@dataclass(frozen=True)
+class Call:
+    """What a job's process is asked to run: a claimed job's attempt. `elsewhere`: its work
+    runs outside the process (`works_elsewhere`), so SIGTERM ends it at its next check."""
+
+    job_id: str
+    attempt: int
+    elsewhere: bool = False
+
+    def line(self) -> bytes:
+        return f"{self.job_id} {self.attempt} {int(self.elsewhere)}\n".encode()
+
+    @classmethod
+    def parse(cls, line: bytes) -> Call:
+        job_id, attempt, elsewhere = line.decode().split()
+        return cls(job_id, int(attempt), elsewhere == "1")
+
+
 Work = Callable[[], tuple[str, Callable[[], None]]]
+# In the job's process: the call's runtime and work (the job's code, which records its own
+# outcome, says what happened and hands back what follows it).
+Begin = Callable[[Context, Call], tuple[Runtime, Work]]
+
+
+@dataclass
+class _Process:
+    """A job's process, as the pool process that forked it sees it."""
+
+    pid: int
+    requests: int  # write end: one `Call` line per job
+    answers: int  # read end: the job's answer line, then IDLE when it can take another
+    context: Context  # what it was forked with: it serves calls made with the same only
+    begin: Begin
+
+    def close(self) -> None:
+        os.close(self.requests)
+        os.close(self.answers)
+
+
+_spare: _Process | None = None  # this pool process's idle job process, if any
 
 
 def run(
-    context: Context,
-    runtime: Runtime,
-    work: Work,
-    on_end: Callable[[str], None],
-    *,
-    elsewhere: bool = False,
+    context: Context, runtime: Runtime, call: Call, begin: Begin, on_end: Callable[[str], None]
 ) -> str:
-    """Run `work` (the job's code, which records its own outcome, says what happened and
-    hands back what follows it) in a child while this process keeps the lease. Returns the
-    child's answer, or what stopped it: "ended" (the lease thread ended the job), "lost"
-    (the lease was lost), "died" (the child died by itself, say killed for memory: the job is
-    handed back like a lost worker's). `on_end` gets that result once, as soon as it is
-    known: a search schedules its next trials while the child still does what follows a
-    success. `elsewhere`: the job's work runs outside the child (`works_elsewhere`)."""
-    read_end, write_end = os.pipe()
+    """Run the call in a job's process while this process keeps the lease. Returns the
+    process's answer, or what stopped it: "ended" (the lease thread ended the job), "lost"
+    (the lease was lost), "died" (the process died by itself, say killed for memory: the job
+    is handed back like a lost worker's). `on_end` gets that result once, as soon as it is
+    known: a search schedules its next trials while the process still does what follows a
+    success."""
+    global _spare
+    process = _take_spare(context, begin) if not call.elsewhere else None
+    if process is not None:
+        try:
+            os.write(process.requests, call.line())
+        except BrokenPipeError:  # it exited after all (idle, just now)
+            _retire(process)
+            process = None
+    if process is None:
+        process = _spawn(context, begin)
+        os.write(process.requests, call.line())
+    log.info("job %s: running in process %s", runtime.job_id, process.pid)
+    settings = context.settings
+    grace_s = settings.job_stop_grace_s + (settings.dask_stop_wait_s if call.elsewhere else 0.0)
+    child = Child(process.pid, grace_s, answers=process.answers)
+    reusable = early = False
+    try:
+        with runtime.keeping_lease(halt=child.stop):
+            try:
+                early = bool(child.wait_answer())
+                if early:
+                    on_end(child.answer)
+                # a cancelled job's process goes with it (a cancel stops the process)
+                reusable = child.wait_idle() and child.answer in REUSED_AFTER
+            except BaseException:  # this process is being stopped: the job goes with it
+                child.kill()
+                raise
+        answer = child.read_answer()
+    finally:
+        if reusable:
+            _spare = process
+        elif child.status is None:  # idle, but not to be kept
+            _retire(process)
+        else:
+            process.close()
+    result = answer or _without_answer(context, runtime, process.pid, child.status or 0)
+    if not early:
+        on_end(result)
+    return result
+
+
+def _take_spare(context: Context, begin: Begin) -> _Process | None:
+    """The idle job process, if it is alive and runs jobs the same way."""
+    global _spare
+    process, _spare = _spare, None
+    if process is None:
+        return None
+    if process.context is context and process.begin is begin and _alive(process.pid):
+        return process
+    _retire(process)
+    return None
+
+
+def _alive(pid: int) -> bool:
+    """Whether the child has not exited (a spare that timed out idle has)."""
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+
+
+def retire_spare() -> None:
+    """End this process's idle job process, if any (it would otherwise wait `IDLE_S`)."""
+    global _spare
+    process, _spare = _spare, None
+    if process is not None:
+        _retire(process)
+
+
+def _retire(process: _Process) -> None:
+    """End a spare job process and reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(process.pid, signal.SIGKILL)
+    os.waitpid(process.pid, 0)
+    process.close()
+
+
+def _spawn(context: Context, begin: Begin) -> _Process:
+    requests_read, requests_write = os.pipe()
+    answers_read, answers_write = os.pipe()
     parent = os.getpid()
     # The child's garbage collector must not walk the objects it inherits: touching them
     # copies every page of the heap (a full collection cost ~0.4 s and the heap's size).
     gc.freeze()
     pid = os.fork()
     if pid == 0:
-        os.close(read_end)
-        _child(context, parent, work, write_end, runtime if elsewhere else None)
+        os.close(requests_write)
+        os.close(answers_read)
+        _job_process(context, parent, begin, requests_read, answers_write)
     gc.unfreeze()
-    os.close(write_end)
-    log.info("job %s: running in process %s", runtime.job_id, pid)
-    settings = context.settings
-    grace_s = settings.job_stop_grace_s + (settings.dask_stop_wait_s if elsewhere else 0.0)
-    child = Child(pid, grace_s, answers=read_end)
-    try:
-        with runtime.keeping_lease(halt=child.stop):
-            try:
-                early = child.wait_answer()
-                if early:
-                    on_end(early)
-                status = child.wait()
-            except BaseException:  # this process is being stopped: the job goes with it
-                child.kill()
-                raise
-        answer = child.read_answer()
-    finally:
-        os.close(read_end)
-    result = answer or _without_answer(context, runtime, pid, status)
-    if not early:
-        on_end(result)
-    return result
+    os.close(requests_read)
+    os.close(answers_write)
+    return _Process(pid, requests_write, answers_read, context, begin)
 
 
 def _without_answer(context: Context, runtime: Runtime, pid: int, status: int) -> str:
@@ -157,9 +265,15 @@ class Child:
         self.grace_s = grace_s
         self.answers = answers  # the pipe's read end: an answer there means the job is final
         self.answer = ""
+        self._received = b""  # read from `answers`, not yet consumed
         self._lock = threading.Lock()
         self._status: int | None = None
         self._gone = threading.Event()
+
+    @property
+    def status(self) -> int | None:
+        """The wait status once reaped."""
+        return self._status
 
     def wait(self) -> int:
         """Block until the child exits, reap it, and return its wait status."""
@@ -185,7 +299,7 @@ class Child:
 
     def answered(self) -> bool:
         """Whether the child has answered (read already, or waiting in the pipe)."""
-        if self.answer:
+        if self.answer or self._received:
             return True
         if self.answers is None:
             return False
@@ -193,27 +307,70 @@ class Child:
         return bool(readable)
 
     def wait_answer(self) -> str:
-        """Block until the child answers or exits; its answer ("" if it has none yet).
-        Not the pipe's end of file: a grandchild may hold its write end."""
-        if self.answers is None or not hasattr(os, "pidfd_open"):
-            return ""  # then the answer is read once the child has exited
-        exited = os.pidfd_open(self.pid)  # readable once the child has exited
-        try:
-            select.select([self.answers, exited], [], [])
-        finally:
-            os.close(exited)
+        """Block until the child answers or exits; its answer ("" if it has none)."""
+        self._wait_until(lambda: b"\n" in self._received)
         return self.read_answer()
 
+    def wait_idle(self) -> bool:
+        """After the answer: block until the child can take another job (True), or it has
+        exited (False, and it is reaped)."""
+        if self._wait_until(lambda: IDLE in self._received.partition(b"\n")[2]):
+            return True
+        self.wait()
+        return False
+
     def read_answer(self) -> str:
-        """What the child wrote (non-blocking, at most once)."""
+        """The answer line, once it is there (non-blocking; a child that exited without a
+        line break answered with all it wrote)."""
         if not self.answer and self.answers is not None:
-            self.answer = _read_answer(self.answers)
+            self._drain()
+            line, newline, _ = self._received.partition(b"\n")
+            if newline or not self._running():
+                self.answer = line.decode(errors="replace")[:MAX_ANSWER]
         return self.answer
 
     def kill(self) -> None:
         """SIGKILL and reap, from the waiting thread itself."""
         self._signal(signal.SIGKILL)
         self.wait()
+
+    def _wait_until(self, done: Callable[[], bool]) -> bool:
+        """Read the child's lines until `done()`; False if the child exits (or closes the
+        pipe) first. Not the pipe's end of file alone: a grandchild may hold its write end."""
+        if self.answers is None:
+            return False
+        exited = os.pidfd_open(self.pid) if hasattr(os, "pidfd_open") else None
+        try:
+            while not done():
+                watched = [self.answers] if exited is None else [self.answers, exited]
+                readable, _, _ = select.select(watched, [], [], None if exited is not None else 0.1)
+                if self.answers in readable and self._drain() and done():
+                    return True
+                if (exited is not None and exited in readable) or not self._running():
+                    self._drain()
+                    return done()
+            return True
+        finally:
+            if exited is not None:
+                os.close(exited)
+
+    def _drain(self) -> bool:
+        """Append what the pipe holds now (non-blocking); False at its end of file."""
+        if self.answers is None:
+            return False
+        os.set_blocking(self.answers, False)
+        try:
+            while chunk := os.read(self.answers, 4096):
+                self._received += chunk
+            return False  # end of file: every writer is gone
+        except BlockingIOError:
+            return True
+
+    def _running(self) -> bool:
+        with self._lock:
+            if self._status is not None:
+                return False
+            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
 
     def _signal(self, sig: signal.Signals) -> bool:
         """Send `sig` unless the child was reaped already; whether it was sent."""
@@ -224,31 +381,30 @@ class Child:
             return True
 
 
-def _child(
-    context: Context,
-    parent: int,
-    work: Work,
-    answer_to: int,
-    polite: Runtime | None,
+def _job_process(
+    context: Context, parent: int, begin: Begin, requests: int, answers: int
 ) -> NoReturn:
-    """The child's whole life: never returns into the caller's (Celery's) code. With `polite`
-    (the runtime of a job whose work runs elsewhere), SIGTERM ends that job at its next check
-    instead of killing the process."""
+    """A job process's whole life: never returns into the caller's (Celery's) code. Runs the
+    calls that come one line at a time, until it is told no more, waits `IDLE_S` for one,
+    holds more than `MAX_IDLE_PRIVATE` or ran a job whose work runs elsewhere (whose SIGTERM only
+    ends the job at its next check instead of killing the process)."""
     code = 1
     try:
         die_with_parent()  # a pool process killed by Celery's hard limit takes its job along
         if os.getppid() != parent:  # it died before the line above
             os._exit(code)
-        if polite is None:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # die at once, even inside C code
-        else:
-            runtime = polite
-            signal.signal(signal.SIGTERM, lambda signum, frame: runtime.end_at_next_check())
         context.db.after_fork()
-        answer, then = work()
-        os.write(answer_to, answer.encode()[:MAX_ANSWER])
+        while (call := _next_call(requests)) is not None:
+            runtime, work = begin(context, call)
+            # die at once at SIGTERM, even inside C code, unless the work runs elsewhere
+            signal.signal(signal.SIGTERM, _polite(runtime) if call.elsewhere else signal.SIG_DFL)
+            answer, then = work()
+            os.write(answers, answer.encode()[:MAX_ANSWER].replace(b"\n", b" ") + b"\n")
+            then()
+            if call.elsewhere or _private_bytes() > MAX_IDLE_PRIVATE:
+                break
+            os.write(answers, IDLE)
         code = 0
-        then()
         context.db.dispose()
     except BaseException:
         log.exception("job process %s failed", os.getpid())
@@ -261,14 +417,34 @@ def _child(
         os._exit(code)  # no atexit hooks or finalizers of the pool process run here
 
 
-def _read_answer(fd: int) -> str:
-    """What the child wrote before it exited (nothing if it was stopped). Non-blocking: a
-    grandchild that inherited the write end must not hold this process up."""
-    os.set_blocking(fd, False)
+def _polite(runtime: Runtime) -> Callable[[int, FrameType | None], None]:
+    """A SIGTERM handler that ends the job at its next check."""
+    return lambda signum, frame: runtime.end_at_next_check()
+
+
+def _next_call(requests: int) -> Call | None:
+    """The next call; None when the pool process closed the pipe or sent none for IDLE_S.
+    One line per call, written at once (far below PIPE_BUF), and only once the last is done."""
+    readable, _, _ = select.select([requests], [], [], IDLE_S)
+    if not readable:
+        return None
+    line = os.read(requests, 4096)
+    return Call.parse(line) if line else None
+
+
+def _private_bytes() -> int:
+    """Memory only this process holds (its own pages, not those still shared with the pool
+    process it was forked from): what its exit would give back. 0 where /proc is absent."""
     try:
-        return os.read(fd, MAX_ANSWER).decode(errors="replace")
-    except BlockingIOError:
-        return ""
+        with open("/proc/self/smaps_rollup") as rollup:
+            kib = sum(
+                int(line.split()[1])
+                for line in rollup
+                if line.startswith(("Private_Clean:", "Private_Dirty:"))
+            )
+    except (OSError, ValueError, IndexError):
+        return 0
+    return kib * 1024
 
 
 def describe(status: int) -> str:

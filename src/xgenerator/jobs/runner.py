@@ -61,18 +61,26 @@ def run(context: Context, job_id: str, worker_id: str) -> str:
             search.on_trial_finished(context, job.parent_job_id)
 
     if isolation.wanted(settings, job.job_type):
-        # in a child process, which the lease thread stops at once when the job must end
-        def in_child() -> tuple[str, Callable[[], None]]:
-            result, then = _execute(context, job, runtime)
-            return result, lambda: _follow_up(job_id, then)
-
-        elsewhere = isolation.works_elsewhere(job)
-        return isolation.run(context, runtime, in_child, on_end, elsewhere=elsewhere)
+        # in a process of its own, which the lease thread stops at once when the job must end
+        call = isolation.Call(job_id, attempt, isolation.works_elsewhere(job))
+        return isolation.run(context, runtime, call, in_job_process, on_end)
     with runtime.keeping_lease():
         result, then = _execute(context, job, runtime)
     on_end(result)
     _follow_up(job_id, then)
     return result
+
+
+def in_job_process(context: Context, call: isolation.Call) -> tuple[Runtime, isolation.Work]:
+    """In the job's own process: the claimed attempt, read back, and the job's work."""
+    job = _patiently(lambda: _load(context, call.job_id))
+    runtime = Runtime(context, call.job_id, call.attempt, job.job_type)
+
+    def work() -> tuple[str, Callable[[], None]]:
+        result, then = _execute(context, job, runtime)
+        return result, lambda: _follow_up(call.job_id, then)
+
+    return runtime, work
 
 
 # What `run` returns when the job reached that final status (the names are the statuses).
