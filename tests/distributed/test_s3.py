@@ -20,6 +20,7 @@ from tests.support import (
     regression_frame,
     unreachable_s3_store,
     upload,
+    wait_for,
 )
 from tests.support.jobs import wait_final
 from xgenerator.context import Context
@@ -80,7 +81,19 @@ def test_train_download_predict_retrain(
     # the worker wrote the model to the bucket; the API reads it back from there
     objects = s3_server.keys(s3_settings.resolved_storage_url)
     assert sum(o.startswith("models/") for o in objects) == 1
-    assert not any(o.startswith("checkpoints/") for o in objects), objects
+    # the checkpoint goes once the success is committed (never before: a failed commit
+    # retries from it), so just after the status says so
+    wait_for(
+        lambda: (
+            not any(
+                o.startswith("checkpoints/")
+                for o in s3_server.keys(s3_settings.resolved_storage_url)
+            )
+        ),
+        10,
+        0.05,
+        "the checkpoint to be deleted after the success",
+    )
     raw = client.get(f"/models/{model_id}/download", headers=auth(user))
     assert raw.status_code == 200
     booster = xgb.Booster()

@@ -18,15 +18,17 @@ from xgenerator.jobs.runtime import Runtime
 _held: list[bytes] = []  # what a job's process keeps after its job (its heap, as it were)
 
 
-def job_begin(pid_file: Path, answer: str = "succeeded", keep_mib: int = 0) -> isolation.Begin:
-    """A job that writes its process's pid, keeps `keep_mib` MiB and answers `answer`."""
+def job_begin(pid_file: Path, *answers: str, keep_mib: int = 0) -> isolation.Begin:
+    """Jobs that write their process's pid, keep `keep_mib` MiB and answer `answers` in
+    turn, then "succeeded"."""
+    left = list(answers)
 
     def begin(ctx: Context, call: isolation.Call) -> tuple[Runtime, isolation.Work]:
         def work() -> tuple[str, Callable[[], None]]:
             pid_file.write_text(str(os.getpid()))
             if keep_mib:
                 _held.append(b"\x01" * (keep_mib * 1024 * 1024))
-            return answer, lambda: None
+            return left.pop(0) if left else "succeeded", lambda: None
 
         return Runtime(ctx, call.job_id, call.attempt, "train"), work
 
@@ -53,11 +55,14 @@ def no_spare() -> Iterator[None]:
     isolation.retire_spare()
 
 
-def test_the_next_job_runs_in_the_same_process(context: Context, tmp_path: Path) -> None:
+@pytest.mark.parametrize("ended", ["succeeded", "failed", "pruned"])
+def test_the_next_job_runs_in_the_same_process(
+    context: Context, tmp_path: Path, ended: str
+) -> None:
     pid_file = tmp_path / "pid"
-    begin = job_begin(pid_file)
+    begin = job_begin(pid_file, ended)  # one `begin` for both jobs, as a worker has
     answer, first = run_job(context, begin, pid_file)
-    assert answer == "succeeded" and not gone(first)  # idle, waiting for the next job
+    assert answer == ended and not gone(first)  # idle, waiting for the next job
     assert run_job(context, begin, pid_file) == ("succeeded", first)
     isolation.retire_spare()
     assert gone(first)
@@ -65,7 +70,7 @@ def test_the_next_job_runs_in_the_same_process(context: Context, tmp_path: Path)
 
 def test_a_cancelled_jobs_process_is_not_kept(context: Context, tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
-    answer, pid = run_job(context, job_begin(pid_file, answer="cancelled"), pid_file)
+    answer, pid = run_job(context, job_begin(pid_file, "cancelled"), pid_file)
     assert answer == "cancelled" and gone(pid)
     assert isolation._spare is None
 

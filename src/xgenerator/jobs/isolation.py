@@ -73,7 +73,7 @@ IDLE_S = 300.0
 MAX_IDLE_PRIVATE = 256 * 1024 * 1024
 IDLE = b"idle\n"
 # The answers after which a job's process is kept for the next job.
-REUSED_AFTER = frozenset({"succeeded", "failed", "retrying"})
+REUSED_AFTER = frozenset({"succeeded", "failed", "retrying", "pruned"})
 
 
 # Kinds that run in the pool process itself: no XGBoost, no OpenMP (which would make every

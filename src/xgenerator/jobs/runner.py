@@ -51,9 +51,8 @@ def run(context: Context, job_id: str, worker_id: str) -> str:
     def on_end(result: str) -> None:
         """Once the outcome is known, before the work that follows a success."""
         if result in FINISHED:
-            finished.record(
-                context, job.job_type, JobStatus(result), time.monotonic() - runtime.started
-            )
+            status = JobStatus(FINISHED[result])
+            finished.record(context, job.job_type, status, time.monotonic() - runtime.started)
         if job.parent_job_id is not None:
             # a search's trial: its end (or retry) lets the search schedule the next trials
             from xgenerator.jobs import search
@@ -83,8 +82,10 @@ def in_job_process(context: Context, call: isolation.Call) -> tuple[Runtime, iso
     return runtime, work
 
 
-# What `run` returns when the job reached that final status (the names are the statuses).
-FINISHED = frozenset(s.value for s in FINAL)
+# What `run` returns when the job reached a final status, and that status: the status's
+# name, or "pruned" for a search's trial that its pruner stopped (it ends `cancelled`; its
+# process, unlike a cancelled job's, runs the next job).
+FINISHED = {s.value: s.value for s in FINAL} | {"pruned": JobStatus.CANCELLED.value}
 
 
 def _execute(context: Context, job: Job, runtime: Runtime) -> tuple[str, FollowUp]:
@@ -220,7 +221,7 @@ def _pruned(context: Context, runtime: Runtime, exc: TrialPruned) -> str:
     ):
         return "lost"
     runtime.drop_checkpoint()
-    return "cancelled"
+    return "pruned"
 
 
 def _final_progress(runtime: Runtime) -> state.Progress:
