@@ -9,7 +9,7 @@ from sqlalchemy import select
 from tests.support import auth, classification_frame, create_user, upload
 from xgenerator.context import Context
 from xgenerator.db.tables import Job
-from xgenerator.jobs import reconciler, repository, sampling, search
+from xgenerator.jobs import reconciler, repository, rounds, sampling, search
 from xgenerator.jobs.status import JobStatus
 
 SPACE = {
@@ -182,3 +182,31 @@ def test_a_cross_validated_trial_is_read_by_its_fold_means() -> None:
     # the pruner's curve is the fold means; the score, the mean at the round refit for
     assert record.intermediate == means
     assert record.value == 0.4 and record.state is TrialState.COMPLETE
+
+
+def test_a_trial_leads_when_no_ended_trial_is_better(client: TestClient, context: Context) -> None:
+    """Whether a trial keeps a SHAP summary: it leads the trials ended so far."""
+    user = create_user(client)
+    dataset_id = upload(client, user, classification_frame(100)).json()["dataset_id"]
+    body = {
+        "model_name": "s",
+        "dataset_id": dataset_id,
+        "task_type": "classification",
+        "target": "label",
+        "search_space": SPACE,
+        "max_trials": 2,
+        "max_parallel": 2,
+    }
+    job_id = client.post("/tune", headers=auth(user), json=body).json()["job_id"]
+    first, second = trials_of(context, job_id)
+
+    def succeed(trial: Job, logloss: float) -> None:
+        with context.db.session() as session:
+            repository.claim_job(session, trial.id, "w", 60)
+            rounds.write(session, trial.id, [{"round": 1, "validation-logloss": logloss}])
+            assert repository.transition(session, trial.id, JobStatus.SUCCEEDED, event="ok")
+
+    succeed(first, 0.5)
+    assert search.leads(context, first)  # the only one ended: the other is still queued
+    succeed(second, 0.7)
+    assert not search.leads(context, second) and search.leads(context, first)
