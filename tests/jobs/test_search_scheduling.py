@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi.testclient import TestClient
 from optuna.trial import TrialState
 from sqlalchemy import select
@@ -23,6 +25,20 @@ def trials_of(context: Context, job_id: str) -> list[Job]:
         return search.trials(session, job_id)
 
 
+def search_body(client: TestClient, user: dict[str, str], max_trials: int) -> dict[str, Any]:
+    """A `/tune` body on a new 100-row dataset: two trials at a time."""
+    dataset_id = upload(client, user, classification_frame(100)).json()["dataset_id"]
+    return {
+        "model_name": "s",
+        "dataset_id": dataset_id,
+        "task_type": "classification",
+        "target": "label",
+        "search_space": SPACE,
+        "max_trials": max_trials,
+        "max_parallel": 2,
+    }
+
+
 def end_without_hook(context: Context, job: Job, status: JobStatus) -> None:
     """A trial's end whose scheduling step never ran (the process died right after it)."""
     with context.db.session() as session:
@@ -34,16 +50,7 @@ def test_the_reconciler_schedules_a_search_a_dead_process_left_waiting(
     client: TestClient, context: Context
 ) -> None:
     user = create_user(client)
-    dataset_id = upload(client, user, classification_frame(100)).json()["dataset_id"]
-    body = {
-        "model_name": "s",
-        "dataset_id": dataset_id,
-        "task_type": "classification",
-        "target": "label",
-        "search_space": SPACE,
-        "max_trials": 3,
-        "max_parallel": 2,
-    }
+    body = search_body(client, user, max_trials=3)
     keyed = {**auth(user), "Idempotency-Key": "search-1"}
     response = client.post("/tune", headers=keyed, json=body)
     assert response.status_code == 202, response.text
@@ -187,16 +194,7 @@ def test_a_cross_validated_trial_is_read_by_its_fold_means() -> None:
 def test_a_trial_leads_when_no_ended_trial_is_better(client: TestClient, context: Context) -> None:
     """Whether a trial keeps a SHAP summary: it leads the trials ended so far."""
     user = create_user(client)
-    dataset_id = upload(client, user, classification_frame(100)).json()["dataset_id"]
-    body = {
-        "model_name": "s",
-        "dataset_id": dataset_id,
-        "task_type": "classification",
-        "target": "label",
-        "search_space": SPACE,
-        "max_trials": 2,
-        "max_parallel": 2,
-    }
+    body = search_body(client, user, max_trials=2)
     job_id = client.post("/tune", headers=auth(user), json=body).json()["job_id"]
     first, second = trials_of(context, job_id)
 
