@@ -10,9 +10,8 @@ both sides alike:
   (`isolation.run`) or in this process (`keeping_lease`): fork, the child's own connection,
   its exit, the reaping. Each sample's child is a fresh one (a worker keeps a job's process
   for its next job; this measures the first job, or the one after a cancel).
-- `train` keeps the job's process between samples, as a worker does.
 - `train`: `runner.run` on a training job on R rows x 30 features, K rounds, `isolate_jobs`
-  on and off.
+  on and off; the job's process is kept between samples, as a worker keeps it.
 
 Prints medians (wall and CPU, this process's and its children's) and the differences. Not
 part of `python -m bench`: both sides are the service.
@@ -42,6 +41,7 @@ from sqlalchemy import text
 
 from bench.common import ThrowawayDatabase
 from bench.data import TARGET, classification_frame
+from bench.procfs import cpu_seconds
 from xgenerator.context import Context, build_context
 from xgenerator.datasets import repository as datasets
 from xgenerator.jobs import isolation, kinds, repository, runner
@@ -72,13 +72,8 @@ def cpu_s() -> float:
         + own.ru_stime
         + children.ru_utime
         + children.ru_stime
-        + (0.0 if kept is None else process_cpu_s(kept.pid))
+        + (0.0 if kept is None else cpu_seconds(kept.pid))
     )
-
-
-def process_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def timed(action: Callable[[], str]) -> Sample:

@@ -368,9 +368,7 @@ class Child:
 
     def _running(self) -> bool:
         with self._lock:
-            if self._status is not None:
-                return False
-            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+            return self._status is None and _alive(self.pid)
 
     def _signal(self, sig: signal.Signals) -> bool:
         """Send `sig` unless the child was reaped already; whether it was sent."""
