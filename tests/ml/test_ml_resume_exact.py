@@ -6,6 +6,7 @@ worker would, and resumes from checkpoint k with the history recorded up to it."
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -210,3 +211,19 @@ def test_an_incomplete_history_restarts_early_stopping_rather_than_misplace_it()
     )
     resumed = train(data, spec, init=init)
     assert resumed.best_iteration is not None and resumed.best_iteration >= 3
+
+
+@pytest.mark.parametrize("params", [{}, {"subsample": 0.7}], ids=["no sampling", "sampling"])
+def test_the_model_keeps_the_users_seed(params: dict[str, Any]) -> None:
+    """Trees that draw nothing are not reseeded (a changed parameter makes XGBoost configure
+    itself again before the next round); sampling trees are, and the seed is put back."""
+    spec = TrainSpec(
+        task_type="regression",
+        target="value",
+        features=FEATURES,
+        params={**FAST, "seed": 7, **params},
+        num_boost_round=12,
+    )
+    booster = train(make_frame(300), spec).booster
+    config = json.loads(booster.save_config())
+    assert config["learner"]["generic_param"]["seed"] == "7"

@@ -1,10 +1,10 @@
 """What makes a training resumed from its checkpoint the training that never stopped.
 
 XGBoost keeps its random state and its early-stopping state in memory only; a checkpoint is
-the model alone. So round k always boosts with seed `seed + k` (`RoundSeeds`), and early
-stopping is rebuilt from the scores of the rounds stored before the checkpoint
-(`ResumableEarlyStopping`). Where XGBoost keeps state no checkpoint holds, `inexact_resume`
-says so, and the job's `resumed` event carries it.
+the model alone. So where the trees sample, round k boosts with seed `seed + k`
+(`RoundSeeds`), and early stopping is rebuilt from the scores of the rounds stored before the
+checkpoint (`ResumableEarlyStopping`). Where XGBoost keeps state no checkpoint holds,
+`inexact_resume` says so, and the job's `resumed` event carries it.
 """
 
 from __future__ import annotations
@@ -38,15 +38,17 @@ def inexact_resume(params: dict[str, object]) -> str | None:
 
 
 class RoundSeeds(xgb.callback.TrainingCallback):
-    """Round k boosts with seed `seed + k` (k counts every round in the model), so a job
-    resumed from its checkpoint draws the same rows and columns as one that never stopped.
+    """Where the trees sample rows or columns, round k boosts with seed `seed + k` (k counts
+    every round in the model), so a job resumed from its checkpoint draws the same rows and
+    columns as one that never stopped.
 
     XGBoost keeps its random state in memory only: a resumed process would otherwise start
-    the generator afresh at the checkpoint. Reseeding alone is not enough where trees sample
-    (subsample, colsample_*): the tree updater seeds its column sampler once, the first time
-    it runs, from the generator. Reloading the booster's configuration re-creates the updater,
-    so every round starts from the same state whether the process is new or not. That costs
-    about a millisecond per round, paid only by jobs that sample.
+    the generator afresh at the checkpoint. Reseeding alone is not enough: the tree updater
+    seeds its column sampler once, the first time it runs, from the generator. Reloading the
+    booster's configuration re-creates the updater, so every round starts from the same state
+    whether the process is new or not. Trees that do not sample draw nothing, and the booster
+    is left alone: a changed parameter makes XGBoost configure itself again before the next
+    round, 12 % of a 200-round training of 54k rows. The model keeps the user's seed.
     """
 
     def __init__(self, seed: int, *, resample: bool) -> None:
@@ -68,6 +70,8 @@ class RoundSeeds(xgb.callback.TrainingCallback):
 
     def after_training(self, model: xgb.Booster) -> xgb.Booster:
         model.__dict__.pop("update", None)
+        if self.resample:
+            model.set_param({"seed": self.seed})
         return model
 
     def before_iteration(
@@ -75,7 +79,7 @@ class RoundSeeds(xgb.callback.TrainingCallback):
     ) -> bool:
         if self.resample:
             model.load_config(model.save_config())
-        model.set_param({"seed": self.seed + model.num_boosted_rounds()})
+            model.set_param({"seed": self.seed + model.num_boosted_rounds()})
         return False
 
 
