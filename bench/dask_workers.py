@@ -46,6 +46,8 @@ def make(path: Path, rows: int, columns: int, seed: int) -> None:
 class Clock:
     """Hooks that time the boosting rounds as the caller sees them arrive."""
 
+    checkpoint_every = 0
+
     def __init__(self) -> None:
         self.first: float | None = None
         self.last: float | None = None

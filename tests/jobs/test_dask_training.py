@@ -114,6 +114,8 @@ def held_locks(dask_scheduler: Any) -> dict[str, list[Any]]:
 class Hooks:
     """Records what the caller sees; raises from `on_round` at `cancel_at` (a cancel)."""
 
+    checkpoint_every = 0  # the cadence is the distributed training's own argument
+
     def __init__(self, cancel_at: int | None = None) -> None:
         self.rounds: list[int] = []
         self.checkpoints: list[tuple[int, int]] = []

@@ -41,11 +41,18 @@ def make_frame(n: int = 240, seed: int = 0) -> pd.DataFrame:
 
 
 class RecordingHooks:
-    """Records every round; raises `stop_with` after round `stop_at`, like a cancellation."""
+    """Records every round and a checkpoint every `checkpoint_every` rounds; raises
+    `stop_with` after round `stop_at`, like a cancellation."""
 
-    def __init__(self, stop_at: int | None = None, stop_with: BaseException | None = None):
+    def __init__(
+        self,
+        stop_at: int | None = None,
+        stop_with: BaseException | None = None,
+        checkpoint_every: int = 1,
+    ):
         self.rounds: list[tuple[int, int, dict[str, float]]] = []
         self.checkpoints: dict[int, bytes] = {}
+        self.checkpoint_every = checkpoint_every
         self.stop_at = stop_at
         self.stop_with = stop_with or RuntimeError("cancelled")
 

@@ -17,7 +17,12 @@ from tests.ml.conftest import FAST, FEATURES, RecordingHooks, make_frame, tasks_
 from xgenerator.ml.bundle import load_booster
 from xgenerator.ml.features import to_model_frame
 from xgenerator.ml.prepare import fresh_encoding
-from xgenerator.ml.resume import APPROX_SAMPLING_RESUME, inexact_resume
+from xgenerator.ml.resume import (
+    APPROX_SAMPLING_RESUME,
+    CADENCE_ATTR,
+    checkpoint_cadence,
+    inexact_resume,
+)
 from xgenerator.ml.train import InitModel, TrainResult, TrainSpec, train
 
 
@@ -26,10 +31,15 @@ def _history(hooks: RecordingHooks, upto: int) -> list[dict[str, Any]]:
 
 
 def _resume(
-    data: pd.DataFrame, spec: TrainSpec, at: int, *, with_history: bool = True
+    data: pd.DataFrame,
+    spec: TrainSpec,
+    at: int,
+    *,
+    with_history: bool = True,
+    checkpoint_every: int = 1,
 ) -> tuple[TrainResult, RecordingHooks]:
     """Train until round `at` + 1 raises, then resume from the checkpoint at round `at`."""
-    crashed = RecordingHooks(stop_at=at + 1)
+    crashed = RecordingHooks(stop_at=at + 1, checkpoint_every=checkpoint_every)
     with pytest.raises(RuntimeError):
         train(data, spec, crashed)
     encoding = fresh_encoding(data, spec)
@@ -78,6 +88,22 @@ def test_sampling_trees_resume_to_the_same_model(name: str) -> None:
     np.testing.assert_allclose(_predictions(resumed, data), _predictions(full, data), rtol=1e-6)
     # the validation curve after the checkpoint is the uninterrupted run's, round by round
     assert resumed_hooks.rounds == full_hooks.rounds[7:]
+
+
+def test_sampling_trees_resume_to_the_same_model_between_sparse_checkpoints() -> None:
+    """The random state is reset after each checkpoint only (not every round): the
+    uninterrupted run's rounds between checkpoints draw on from it, as the resumed run's do."""
+    data = make_frame(400)
+    spec = TrainSpec(
+        task_type="regression",
+        target="value",
+        features=FEATURES,
+        params={**FAST, "subsample": 0.7, "colsample_bynode": 0.6},
+        num_boost_round=30,
+    )
+    full = train(data, spec, RecordingHooks(checkpoint_every=10))
+    resumed, _ = _resume(data, spec, at=20, checkpoint_every=10)
+    np.testing.assert_allclose(_predictions(resumed, data), _predictions(full, data), rtol=1e-6)
 
 
 def test_approx_with_row_sampling_resumes_to_a_model_as_good_and_says_why_not_the_same() -> None:
@@ -227,3 +253,23 @@ def test_the_model_keeps_the_users_seed(params: dict[str, Any]) -> None:
     booster = train(make_frame(300), spec).booster
     config = json.loads(booster.save_config())
     assert config["learner"]["generic_param"]["seed"] == "7"
+    assert booster.attr(CADENCE_ATTR) is None  # only the checkpoints carry it
+
+
+def test_a_resume_keeps_its_checkpoints_cadence() -> None:
+    """Whatever this worker's setting; a checkpoint that does not say (written by a version
+    that reseeded every round) resumes reseeding every round; a retrain starts afresh."""
+    spec = TrainSpec(
+        task_type="regression",
+        target="value",
+        features=FEATURES,
+        params={**FAST, "subsample": 0.7},
+        num_boost_round=12,
+    )
+    hooks = RecordingHooks(checkpoint_every=4)
+    model = train(make_frame(300), spec, hooks).booster
+    checkpoint = load_booster(hooks.checkpoints[8])
+    assert checkpoint_cadence(checkpoint, 8, wanted=25) == 4
+    checkpoint.set_attr(**{CADENCE_ATTR: None})
+    assert checkpoint_cadence(checkpoint, 8, wanted=25) == 1
+    assert checkpoint_cadence(model, 0, wanted=25) == 25

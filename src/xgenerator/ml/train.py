@@ -26,7 +26,12 @@ from xgenerator.ml.labels import LabelEncoding
 from xgenerator.ml.metrics import Metrics
 from xgenerator.ml.params import TaskType, validate_params, wants_gpu
 from xgenerator.ml.prepare import prepare
-from xgenerator.ml.resume import ResumableEarlyStopping, RoundSeeds, samples
+from xgenerator.ml.resume import (
+    ResumableEarlyStopping,
+    RoundSeeds,
+    checkpoint_cadence,
+    samples,
+)
 from xgenerator.ml.selection import Excluded
 from xgenerator.ml.split import split_indices
 
@@ -72,10 +77,14 @@ class TrainSpec:
 class TrainHooks(Protocol):
     """The caller's view of training: progress, cancellation (by raising) and checkpoints."""
 
+    # `checkpoint` is called after every round that is a multiple of it; 0: never. A resumed
+    # training keeps the cadence of the checkpoint it resumes from (`checkpoint_cadence`).
+    checkpoint_every: int
+
     def on_round(self, round: int, total: int, metrics: dict[str, float]) -> None: ...
 
     def checkpoint(self, booster: xgb.Booster, round: int) -> None:
-        """Called every round; the booster is live, so serialize it now or not at all."""
+        """The booster is live, so serialize it now or not at all (or skip this one)."""
         ...
 
     def threads(self) -> int | None:
@@ -152,7 +161,10 @@ def train(
 
     rounds_done = min(init.rounds_done, spec.num_boost_round) if init else 0
     remaining = spec.num_boost_round - rounds_done
-    recorder = _Recorder(hooks, rounds_done, spec.num_boost_round)
+    every = checkpoint_cadence(
+        init.booster if init else None, rounds_done, hooks.checkpoint_every if hooks else 0
+    )
+    recorder = _Recorder(hooks, rounds_done, spec.num_boost_round, every)
     # early stopping resumes from this job's earlier rounds only when all of them are known
     earlier = init.history if init is not None and init.history is not None else None
     complete = earlier is not None and len(earlier) == rounds_done
@@ -225,10 +237,13 @@ def training_callbacks(
 ) -> list[xgb.callback.TrainingCallback]:
     """The recorder, per-round seeds and early stopping (carried over a resume with the
     `earlier` rounds of this job): what makes a resumed job the job that never stopped."""
-    callbacks: list[xgb.callback.TrainingCallback] = [
-        RoundSeeds(int(str(params.get("seed", spec.seed))), resample=samples(params)),
-        recorder,
-    ]
+    seeds = RoundSeeds(
+        int(str(params.get("seed", spec.seed))),
+        resample=samples(params),
+        every=recorder.checkpoint_every,
+        rounds_done=recorder.rounds_done,
+    )
+    callbacks: list[xgb.callback.TrainingCallback] = [seeds, recorder]
     if spec.early_stopping_rounds and remaining > 0:
         callbacks.append(ResumableEarlyStopping(spec.early_stopping_rounds, earlier or []))
     return callbacks
@@ -274,11 +289,14 @@ class _Recorder(xgb.callback.TrainingCallback):
     the same `eval_set` call and so the same numbers. The model does not change.
     """
 
-    def __init__(self, hooks: TrainHooks | None, rounds_done: int, total: int) -> None:
+    def __init__(
+        self, hooks: TrainHooks | None, rounds_done: int, total: int, checkpoint_every: int = 0
+    ) -> None:
         super().__init__()
         self.hooks = hooks
         self.rounds_done = rounds_done
         self.total = total
+        self.checkpoint_every = checkpoint_every
         self.scored: list[tuple[xgb.DMatrix, str, int]] = []  # (data, name, every k rounds)
         self.history: list[dict[str, float]] = []
         self.hook_error: BaseException | None = None
@@ -321,7 +339,8 @@ class _Recorder(xgb.callback.TrainingCallback):
         if self.hooks is not None:
             try:
                 self.hooks.on_round(round_, self.total, latest)
-                self.hooks.checkpoint(model, round_)
+                if self.checkpoint_every and round_ % self.checkpoint_every == 0:
+                    self.hooks.checkpoint(model, round_)
             except BaseException as exc:
                 self.hook_error = exc  # so that train() cannot mistake it for XGBoost's own
                 raise

@@ -40,6 +40,7 @@ CV_SHARE = 80.0
 class _Hooks:
     runtime: Runtime
     share: float
+    checkpoint_every = 0  # cross-validation keeps no checkpoint
     # a search's trial: asked after every round whether to stop (raises TrialPruned)
     pruner: Callable[[int, list[dict[str, Any]]], None] | None = None
 
