@@ -147,20 +147,68 @@ def test_a_torn_registry_starts_over(tmp_path: Path) -> None:
         assert a.take().threads == 2
 
 
-def test_a_busy_machine_gets_one_thread_until_it_calms_down(tmp_path: Path) -> None:
-    stat = tmp_path / "stat"
-    stat.write_text("cpu  1 2 3\nprocs_running 5\nprocs_blocked 0\n")  # 4 threads not ours
-    budget = Budget(tmp_path / "budget.json", cores=2, load_aware=True, stat=stat)
+class FakeProc:
+    """A /proc with the machine's CPU time and one process's, in clock ticks."""
+
+    def __init__(self, root: Path, pid: int) -> None:
+        self.root, self.pid = root, pid
+        self.machine = self.ours = 0
+        (root / str(pid)).mkdir(parents=True)
+        self.write()
+
+    def advance(self, machine_cores: float, our_cores: float, seconds: float) -> None:
+        """The machine worked `machine_cores` (ours included), we `our_cores`, for `seconds`."""
+        self.machine += round(machine_cores * seconds * threads.TICKS_PER_S)
+        self.ours += round(our_cores * seconds * threads.TICKS_PER_S)
+        self.write()
+
+    def write(self) -> None:
+        # user nice system idle iowait irq softirq steal: work split over user and system
+        half = self.machine // 2
+        (self.root / "stat").write_text(
+            f"cpu  {half} 0 {self.machine - half} 999999 7 0 0 0 0 0\nprocs_running 1\n"
+        )
+        fields = ["S"] + ["0"] * 10 + [str(self.ours), "0"] + ["0"] * 30
+        (self.root / str(self.pid) / "stat").write_text(f"{self.pid} (python x) {' '.join(fields)}")
+
+
+def test_other_programs_load_is_their_cpu_time_not_ours(tmp_path: Path) -> None:
+    proc = FakeProc(tmp_path, 4242)
+    load = threads.OtherLoad(tmp_path, window_s=0.25)
+    assert load.update([4242], now=0.0) == 0.0  # nothing to compare with yet
+    proc.advance(machine_cores=2.0, our_cores=1.0, seconds=1.0)  # one core is another's
+    assert load.update([4242], now=1.0) == pytest.approx(1.0, abs=0.02)
+    proc.advance(machine_cores=2.0, our_cores=2.0, seconds=0.1)  # spinning: still ours
+    assert load.update([4242], now=1.1) == pytest.approx(1.0, abs=0.02)  # within the window
+    proc.advance(machine_cores=2.0, our_cores=2.0, seconds=0.4)
+    assert load.update([4242], now=1.5) == pytest.approx(0.5, abs=0.02)  # smoothed down
+    assert threads.process_ticks(999_999_999, tmp_path) == 0  # a process gone counts nothing
+
+
+def test_a_busy_machine_gets_one_thread_until_it_calms_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proc = FakeProc(tmp_path / "proc", os.getpid())
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    budget = Budget(tmp_path / "budget.json", cores=2, load_aware=True, proc=proc.root)
+
+    def round_(machine_cores: float, our_cores: float) -> int:
+        """One 0.3 s round of this training: the threads it takes for the next."""
+        clock[0] += 0.3
+        proc.advance(machine_cores, our_cores, 0.3)
+        return share.take().threads
+
     with budget.share("alone") as share:
-        assert share.take().threads == 1
-        stat.write_text("procs_running 1\n")  # only this job's thread runs now
-        counts = [share.take().threads for _ in range(10)]
-    assert counts[0] == 1 and counts[-1] == 2  # smoothed over the rounds, then every core
-    assert counts == sorted(counts)
-    configured = Budget(tmp_path / "other.json", cores=2, load_aware=False, stat=stat)
-    stat.write_text("procs_running 9\n")
+        assert share.take().threads == 2  # no window measured yet
+        assert round_(machine_cores=2.0, our_cores=0.9) == 1  # another program holds a core
+        assert round_(machine_cores=2.0, our_cores=1.0) == 1  # and keeps it
+        calm = [round_(machine_cores=1.0, our_cores=1.0) for _ in range(4)]
+    assert calm[0] == 1 and calm[-1] == 2  # smoothed over the windows, then every core
+    configured = Budget(tmp_path / "other.json", cores=2, load_aware=False, proc=proc.root)
     with configured.share("alone") as share:
-        assert share.take().threads == 2  # cores given by the operator are the worker's own
+        share.take()
+        assert round_(machine_cores=2.0, our_cores=0.0) == 2  # the operator's cores are ours
 
 
 def test_without_a_budget_xgboost_decides() -> None:

@@ -107,15 +107,65 @@ def allot(cores: int, others: list[tuple[int, bool]], requested: int | None) -> 
     return 1
 
 
-def runnable_now(stat: Path = Path("/proc/stat")) -> int | None:
-    """Threads runnable on the machine at this instant (`procs_running`), None if unknown."""
+PROC = Path("/proc")
+TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def machine_busy_ticks(proc: Path = PROC) -> int | None:
+    """CPU time the machine's cores spent working since boot, in clock ticks (`/proc/stat`:
+    user, nice, system, irq, softirq and steal, i.e. not idle or waiting); None if unknown."""
     try:
-        for line in stat.read_text().splitlines():
-            if line.startswith("procs_running "):
-                return int(line.split()[1])
+        for line in (proc / "stat").read_text().splitlines():
+            if line.startswith("cpu "):
+                fields = [int(v) for v in line.split()[1:9]]
+                user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+                return user + nice + system + irq + softirq + steal
     except (OSError, ValueError):
         return None
     return None
+
+
+def process_ticks(pid: int, proc: Path = PROC) -> int:
+    """CPU time of process `pid` (all its threads), in clock ticks; 0 once it is gone."""
+    try:
+        stat = (proc / str(pid) / "stat").read_text()
+        fields = stat.rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime, stime
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+@dataclass
+class OtherLoad:
+    """Cores that other programs keep busy: the machine's CPU time less that of this worker's
+    trainings, over windows of at least `window_s`, smoothed across windows.
+
+    CPU time over a window, not the run queue at an instant: `procs_running` between two
+    rounds also counted kernel threads and this worker's own idle processes waking for a
+    moment, and a lone training on an idle machine spent 5-20 % of its rounds on one thread."""
+
+    proc: Path = PROC
+    window_s: float = 0.25
+    cores: float = 0.0  # the smoothed estimate
+    _last: tuple[float, int, int] | None = None  # (monotonic time, machine ticks, ours)
+
+    def update(self, pids: list[int], now: float) -> float:
+        """The estimate, renewed when a window has passed since the last renewal."""
+        machine = machine_busy_ticks(self.proc)
+        if machine is None:
+            return 0.0
+        ours = sum(process_ticks(pid, self.proc) for pid in set(pids))
+        last = self._last
+        if last is None:
+            self._last = (now, machine, ours)
+            return self.cores
+        elapsed = now - last[0]
+        if elapsed < self.window_s:
+            return self.cores
+        other = max(0, (machine - last[1]) - (ours - last[2])) / TICKS_PER_S / elapsed
+        self.cores = other if self.cores == 0.0 else 0.5 * self.cores + 0.5 * other
+        self._last = (now, machine, ours)
+        return self.cores
 
 
 @dataclass
@@ -131,7 +181,7 @@ class Budget:
     path: Path
     cores: int
     load_aware: bool = False
-    stat: Path = Path("/proc/stat")  # where the machine's runnable threads are read
+    proc: Path = PROC  # where the machine's and the trainings' CPU times are read
     # How long a new job waits for a running one to give threads back (one of its rounds);
     # past it the new job starts with one thread anyway.
     wait_s: float = 10.0
@@ -184,7 +234,7 @@ class Share:
     budget: Budget
     key: str
     requested: int | None
-    busy: float | None = None  # smoothed count of runnable threads that are not ours
+    load: OtherLoad | None = None  # created on the first `take` of a load-aware budget
 
     def take(self) -> Allotment:
         """The threads to use from now on, recorded as held; waits (bounded) while another job
@@ -203,8 +253,8 @@ class Share:
                 if threads is None and time.monotonic() >= deadline:
                     threads = 1
                 if threads is not None and budget.load_aware and self.requested is None:
-                    ours = int(mine["threads"]) + sum(t for t, _ in others)
-                    threads = min(threads, self._free_of_load(ours))
+                    pids = [int(e["pid"]) for e in entries.values()]
+                    threads = min(threads, self._free_of_load(pids))
                 if threads is not None:
                     mine["threads"] = threads
                     return Allotment(
@@ -215,15 +265,13 @@ class Share:
                     )
             time.sleep(budget.poll_s)
 
-    def _free_of_load(self, ours: int) -> int:
-        """Cores not kept busy by other programs, from `procs_running` (which counts this
-        worker's training threads too, spinning or working) smoothed over the rounds."""
-        running = runnable_now(self.budget.stat)
-        if running is None:
-            return self.budget.cores
-        elsewhere = max(0, running - max(ours, 1))
-        self.busy = elsewhere if self.busy is None else 0.7 * self.busy + 0.3 * elsewhere
-        return max(1, self.budget.cores - round(self.busy))
+    def _free_of_load(self, pids: list[int]) -> int:
+        """Cores not kept busy by other programs (the processes of this worker's trainings,
+        `pids`, spinning or working, are not other programs)."""
+        if self.load is None:
+            self.load = OtherLoad(self.budget.proc)
+        other = self.load.update(pids, time.monotonic())
+        return max(1, self.budget.cores - round(other))
 
 
 def _started(pid: int) -> str | None:
