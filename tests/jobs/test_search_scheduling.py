@@ -208,3 +208,34 @@ def test_a_trial_leads_when_no_ended_trial_is_better(client: TestClient, context
     assert search.leads(context, first)  # the only one ended: the other is still queued
     succeed(second, 0.7)
     assert not search.leads(context, second) and search.leads(context, first)
+
+
+def test_an_ended_trials_rounds_are_read_once_per_process(
+    client: TestClient, context: Context
+) -> None:
+    """A search reads every trial's rounds each time it schedules one: an ended trial's never
+    change, so they are read from the database once; a running trial's, every time."""
+    user = create_user(client)
+    job_id = client.post("/tune", headers=auth(user), json=search_body(client, user, 2)).json()[
+        "job_id"
+    ]
+    ended, running = trials_of(context, job_id)
+    with context.db.session() as session:
+        for trial in (ended, running):
+            repository.claim_job(session, trial.id, "w", 60)
+            rounds.write(session, trial.id, [{"round": 1, "validation-logloss": 0.5}])
+        assert repository.transition(session, ended.id, JobStatus.SUCCEEDED, event="ok")
+    first = {job.id: list(h) for job, h in zip(*_histories(context, job_id), strict=True)}
+    with context.db.session() as session:  # rows the cache must not hide, were they to change
+        rounds.write(session, ended.id, [{"round": 1, "validation-logloss": 0.9}])
+        rounds.write(session, running.id, [{"round": 1, "validation-logloss": 0.4}])
+    second = {job.id: list(h) for job, h in zip(*_histories(context, job_id), strict=True)}
+    assert second[ended.id] == first[ended.id] == [{"round": 1, "validation-logloss": 0.5}]
+    assert second[running.id] == [{"round": 1, "validation-logloss": 0.4}]
+
+
+def _histories(context: Context, search_id: str) -> tuple[list[Job], list[list[Any]]]:
+    with context.db.session() as session:
+        children = search.trials(session, search_id)
+        read = rounds.of_jobs(session, children)
+        return children, [read[c.id] for c in children]

@@ -11,10 +11,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from cachetools import LRUCache
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from xgenerator.db.tables import JobRound, Model
+from xgenerator.db.tables import Job, JobRound, Model
+from xgenerator.jobs.status import FINAL
 
 
 def write(session: Session, job_id: str, entries: Sequence[dict[str, Any]]) -> None:
@@ -53,18 +55,40 @@ def read(
     return [{"round": r, **m} for r, m in session.execute(query.order_by(JobRound.round))]
 
 
-def of_jobs(session: Session, job_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    """The histories of several jobs (a search's trials) in one query."""
+# The rounds of a job that has ended never change, and a search reads those of all its trials
+# each time it schedules one (and as a trial decides whether to prune, or ends): read from the
+# database each time, a search's cost grew with the square of its size. Each process keeps
+# them, up to this many rounds in all (about 20 MB), least recently used first out.
+ENDED_ROUNDS_KEPT = 50_000
+_ended: LRUCache[str, list[dict[str, Any]]] = LRUCache(
+    maxsize=ENDED_ROUNDS_KEPT, getsizeof=lambda history: len(history) + 1
+)
+
+
+def of_jobs(session: Session, jobs: Sequence[Job]) -> dict[str, list[dict[str, Any]]]:
+    """The histories of several jobs (a search's trials), those not kept in one query.
+    Shared between callers: read them, never change them."""
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    if not job_ids:
+    unread = []
+    for job in jobs:
+        kept = _ended.get(job.id) if job.status in FINAL else None
+        if kept is None:
+            unread.append(job)
+        else:
+            out[job.id] = kept
+    if not unread:
         return out
     query = (
         select(JobRound.job_id, JobRound.round, JobRound.metrics)
-        .where(JobRound.job_id.in_(list(job_ids)))
+        .where(JobRound.job_id.in_([job.id for job in unread]))
         .order_by(JobRound.job_id, JobRound.round)
     )
     for job_id, number, metrics in session.execute(query):
         out[job_id].append({"round": number, **metrics})
+    for job in unread:
+        # its status was read before its rounds: an ended job's rounds were all committed
+        if job.status in FINAL and len(out[job.id]) < ENDED_ROUNDS_KEPT:
+            _ended[job.id] = out[job.id]
     return out
 
 

@@ -205,7 +205,7 @@ def _new_trial(context: Context, session: Session, search: Job, existing: list[J
     if cfg["strategy"] == "grid":
         chosen = sampling.grid_points(space, number + 1)[number]
     else:
-        curves = rounds.of_jobs(session, [c.id for c in existing])
+        curves = rounds.of_jobs(session, existing)
         metric, direction = _metric(cfg, existing, curves)
         records = [_record(c, curves[c.id], metric, direction) for c in existing]
         built = sampling.study(
@@ -337,7 +337,7 @@ def leaderboard(session: Session, search: Job, children: list[Job]) -> dict[str,
     """Trials best first (finished ones by the metric, then the others by number), with
     counts by state and the best so far."""
     cfg = search.config["search"]
-    curves = rounds.of_jobs(session, [c.id for c in children])
+    curves = rounds.of_jobs(session, children)
     metric, direction = _metric(cfg, children, curves)
     rows = [_Row(c, _record(c, curves[c.id], metric, direction)) for c in children]
     sign = -1.0 if direction == "maximize" else 1.0
@@ -439,7 +439,7 @@ class TrialPruning:
                 Job.id != self.job.id,
             )
             done = list(session.scalars(query))
-            curves = rounds.of_jobs(session, [c.id for c in done])
+            curves = rounds.of_jobs(session, done)
         if not done:
             return
         metric, direction = _metric(self.cfg, done, curves)
