@@ -58,6 +58,18 @@ def _predictions(result: TrainResult, data: pd.DataFrame) -> np.ndarray[Any, Any
     return np.asarray(result.booster.inplace_predict(to_model_frame(data, result.features)))
 
 
+def _regression(params: dict[str, Any], rounds: int, **spec: Any) -> TrainSpec:
+    """A regression of `value` on the test frame's features, with `params` over FAST."""
+    return TrainSpec(
+        task_type="regression",
+        target="value",
+        features=FEATURES,
+        params={**FAST, **params},
+        num_boost_round=rounds,
+        **spec,
+    )
+
+
 SAMPLING: dict[str, tuple[str, str, dict[str, Any]]] = {
     "subsample": ("classification", "yes_no", {"subsample": 0.7}),
     "colsample_bytree": ("classification", "digit", {"colsample_bytree": 0.6}),
@@ -94,13 +106,7 @@ def test_sampling_trees_resume_to_the_same_model_between_sparse_checkpoints() ->
     """The random state is reset after each checkpoint only (not every round): the
     uninterrupted run's rounds between checkpoints draw on from it, as the resumed run's do."""
     data = make_frame(400)
-    spec = TrainSpec(
-        task_type="regression",
-        target="value",
-        features=FEATURES,
-        params={**FAST, "subsample": 0.7, "colsample_bynode": 0.6},
-        num_boost_round=30,
-    )
+    spec = _regression({"subsample": 0.7, "colsample_bynode": 0.6}, 30)
     full = train(data, spec, RecordingHooks(checkpoint_every=10))
     resumed, _ = _resume(data, spec, at=20, checkpoint_every=10)
     np.testing.assert_allclose(_predictions(resumed, data), _predictions(full, data), rtol=1e-6)
@@ -115,13 +121,7 @@ def test_approx_with_row_sampling_resumes_to_a_model_as_good_and_says_why_not_th
     assert inexact_resume({**FAST, "subsample": 0.6}) is None  # hist is exact
     for seed in range(3):
         data = make_frame(400, seed=seed)
-        spec = TrainSpec(
-            task_type="regression",
-            target="value",
-            features=FEATURES,
-            params=params,
-            num_boost_round=25,
-        )
+        spec = _regression(params, 25)
         full = train(data, spec)
         resumed, _ = _resume(data, spec, at=7)
         assert resumed.metrics["rmse"] == pytest.approx(full.metrics["rmse"], rel=0.10)
@@ -183,14 +183,7 @@ def test_a_checkpoint_at_the_stopping_round_trains_nothing_more() -> None:
     """The worker died after the round early stopping ended on, before the model was
     stored: the resumed run stops at once and keeps the same best rounds."""
     data = make_frame(300)
-    spec = TrainSpec(
-        task_type="regression",
-        target="value",
-        features=FEATURES,
-        params={**FAST, "eta": 1.0},
-        num_boost_round=200,
-        early_stopping_rounds=3,
-    )
+    spec = _regression({"eta": 1.0}, 200, early_stopping_rounds=3)
     hooks = RecordingHooks()
     full = train(data, spec, hooks)
     last = hooks.rounds[-1][0]
@@ -243,13 +236,7 @@ def test_an_incomplete_history_restarts_early_stopping_rather_than_misplace_it()
 def test_the_model_keeps_the_users_seed(params: dict[str, Any]) -> None:
     """Trees that draw nothing are not reseeded (a changed parameter makes XGBoost configure
     itself again before the next round); sampling trees are, and the seed is put back."""
-    spec = TrainSpec(
-        task_type="regression",
-        target="value",
-        features=FEATURES,
-        params={**FAST, "seed": 7, **params},
-        num_boost_round=12,
-    )
+    spec = _regression({"seed": 7, **params}, 12)
     booster = train(make_frame(300), spec).booster
     config = json.loads(booster.save_config())
     assert config["learner"]["generic_param"]["seed"] == "7"
@@ -259,13 +246,7 @@ def test_the_model_keeps_the_users_seed(params: dict[str, Any]) -> None:
 def test_a_resume_keeps_its_checkpoints_cadence() -> None:
     """Whatever this worker's setting; a checkpoint that does not say (written by a version
     that reseeded every round) resumes reseeding every round; a retrain starts afresh."""
-    spec = TrainSpec(
-        task_type="regression",
-        target="value",
-        features=FEATURES,
-        params={**FAST, "subsample": 0.7},
-        num_boost_round=12,
-    )
+    spec = _regression({"subsample": 0.7}, 12)
     hooks = RecordingHooks(checkpoint_every=4)
     model = train(make_frame(300), spec, hooks).booster
     checkpoint = load_booster(hooks.checkpoints[8])
