@@ -28,6 +28,7 @@ def candidates() -> pd.DataFrame:
             "country": rng.choice(["fr", "de", "it"], size=N),
             "same": ["one"] * N,
             "flag": [True] * N,
+            "level": [2.5 if i % 3 else np.nan for i in range(N)],  # one float, some missing
             "nothing": pd.Series([None] * N, dtype=object),
             "zip": [f"z{i % 120}" for i in range(N)],  # 120 levels
             "when": pd.date_range("2024-01-01", periods=N, freq="h"),  # distinct; kept
@@ -50,6 +51,7 @@ def test_each_rule_and_its_reason() -> None:
         "near_id": "unique_per_row",
         "same": "constant",
         "flag": "constant",
+        "level": "constant",
         "nothing": "all_missing",
         "zip": "too_many_levels",
     }
@@ -57,6 +59,7 @@ def test_each_rule_and_its_reason() -> None:
     detail = {e.name: e.detail for e in excluded}
     assert detail["customer"] == "200 distinct values in 200 rows: an identifier"
     assert detail["zip"] == "120 distinct values, over the limit of 100"
+    assert detail["level"] == "the single value '2.5' in 133 rows"
     # no bound on levels: the 120-level column is kept
     kept, _ = screen(df, names, forced=False, max_category_levels=None)
     assert "zip" in kept

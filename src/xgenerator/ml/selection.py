@@ -65,10 +65,16 @@ def screen(
 def _reason(
     series: pd.Series[Any], forced: bool, max_levels: int | None
 ) -> tuple[Reason, str] | None:
-    present = int(series.notna().sum())
+    present = int(series.count())
     if present == 0:
         return "all_missing", f"no value in {len(series):,} rows"
     if forced:
+        return None
+    if pd.api.types.is_float_dtype(series.dtype):
+        # a measurement, never an identifier: only whether it is constant matters, which
+        # min == max says in a third of the time of counting distinct values
+        if series.min() == series.max():
+            return "constant", f"the single value {str(series.min())[:50]!r} in {present:,} rows"
         return None
     distinct = int(series.nunique(dropna=True))
     if distinct == 1:
