@@ -43,6 +43,8 @@ class Config:
     tune_rows: int = 10_000
     tune_rounds: int = 30
     tune_trials: int = 20
+    tune_large_rows: int = 50_000
+    tune_large_rounds: int = 200
     # the online benchmark: its model, requests per server and size, and the load run
     online_model_rows: int = 50_000
     online_rounds: int = 100
@@ -84,6 +86,8 @@ class Config:
                 tune_rows=1_000,
                 tune_rounds=8,
                 tune_trials=2,
+                tune_large_rows=2_000,
+                tune_large_rounds=10,
                 online_model_rows=5_000,
                 online_rounds=20,
                 online_requests=15,

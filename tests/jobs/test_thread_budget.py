@@ -153,6 +153,7 @@ class FakeProc:
     def __init__(self, root: Path, pid: int) -> None:
         self.root, self.pid = root, pid
         self.machine = self.ours = 0
+        self.running = 1  # procs_running: this thread
         (root / str(pid)).mkdir(parents=True)
         self.write()
 
@@ -166,7 +167,8 @@ class FakeProc:
         # user nice system idle iowait irq softirq steal: work split over user and system
         half = self.machine // 2
         (self.root / "stat").write_text(
-            f"cpu  {half} 0 {self.machine - half} 999999 7 0 0 0 0 0\nprocs_running 1\n"
+            f"cpu  {half} 0 {self.machine - half} 999999 7 0 0 0 0 0\n"
+            f"procs_running {self.running}\n"
         )
         fields = ["S"] + ["0"] * 10 + [str(self.ours), "0"] + ["0"] * 30
         (self.root / str(self.pid) / "stat").write_text(f"{self.pid} (python x) {' '.join(fields)}")
@@ -175,14 +177,17 @@ class FakeProc:
 def test_other_programs_load_is_their_cpu_time_not_ours(tmp_path: Path) -> None:
     proc = FakeProc(tmp_path, 4242)
     load = threads.OtherLoad(tmp_path, window_s=0.25)
-    assert load.update([4242], now=0.0) == 0.0  # nothing to compare with yet
+    assert load.update([4242], 1, now=0.0) == 0.0  # no window yet: the run queue, this thread
     proc.advance(machine_cores=2.0, our_cores=1.0, seconds=1.0)  # one core is another's
-    assert load.update([4242], now=1.0) == pytest.approx(1.0, abs=0.02)
+    assert load.update([4242], 1, now=1.0) == pytest.approx(1.0, abs=0.02)
     proc.advance(machine_cores=2.0, our_cores=2.0, seconds=0.1)  # spinning: still ours
-    assert load.update([4242], now=1.1) == pytest.approx(1.0, abs=0.02)  # within the window
+    assert load.update([4242], 1, now=1.1) == pytest.approx(1.0, abs=0.02)  # within the window
     proc.advance(machine_cores=2.0, our_cores=2.0, seconds=0.4)
-    assert load.update([4242], now=1.5) == pytest.approx(0.5, abs=0.02)  # smoothed down
+    assert load.update([4242], 1, now=1.5) == pytest.approx(0.5, abs=0.02)  # smoothed down
     assert threads.process_ticks(999_999_999, tmp_path) == 0  # a process gone counts nothing
+    proc.running = 4  # three threads besides this one, at the instant a new process looks
+    proc.write()
+    assert threads.OtherLoad(tmp_path).update([4242], 1, now=0.0) == 3.0
 
 
 def test_a_busy_machine_gets_one_thread_until_it_calms_down(
@@ -205,6 +210,20 @@ def test_a_busy_machine_gets_one_thread_until_it_calms_down(
         assert round_(machine_cores=2.0, our_cores=1.0) == 1  # and keeps it
         calm = [round_(machine_cores=1.0, our_cores=1.0) for _ in range(4)]
     assert calm[0] == 1 and calm[-1] == 2  # smoothed over the windows, then every core
+    with budget.share("next") as share:  # the machine gets busy again during the next job
+        share.take()
+        assert round_(machine_cores=2.0, our_cores=1.0) == 1
+    # what follows it in this process (a SHAP summary takes its threads once) starts from
+    # what the process measured, not from an idle machine
+    with budget.share("summary") as share:
+        assert share.take().threads == 1
+    # also after a training that asked for its own nthread (the budget honours it as asked)
+    fixed = Budget(tmp_path / "fixed.json", cores=2, load_aware=True, proc=proc.root)
+    with fixed.share("trained", requested=2) as share:
+        share.take()
+        assert round_(machine_cores=2.0, our_cores=1.0) == 2
+    with fixed.share("summary") as share:
+        assert share.take().threads == 1
     configured = Budget(tmp_path / "other.json", cores=2, load_aware=False, proc=proc.root)
     with configured.share("alone") as share:
         share.take()

@@ -23,7 +23,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,17 @@ PROC = Path("/proc")
 TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
+def runnable_now(proc: Path = PROC) -> int | None:
+    """Threads runnable on the machine at this instant (`procs_running`), None if unknown."""
+    try:
+        for line in (proc / "stat").read_text().splitlines():
+            if line.startswith("procs_running "):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def machine_busy_ticks(proc: Path = PROC) -> int | None:
     """CPU time the machine's cores spent working since boot, in clock ticks (`/proc/stat`:
     user, nice, system, irq, softirq and steal, i.e. not idle or waiting); None if unknown."""
@@ -142,15 +153,18 @@ class OtherLoad:
 
     CPU time over a window, not the run queue at an instant: `procs_running` between two
     rounds also counted kernel threads and this worker's own idle processes waking for a
-    moment, and a lone training on an idle machine spent 5-20 % of its rounds on one thread."""
+    moment, and a lone training on an idle machine spent 5-20 % of its rounds on one thread.
+    Only the first estimate, before any window, is the run queue's."""
 
     proc: Path = PROC
     window_s: float = 0.25
     cores: float = 0.0  # the smoothed estimate
     _last: tuple[float, int, int] | None = None  # (monotonic time, machine ticks, ours)
 
-    def update(self, pids: list[int], now: float) -> float:
-        """The estimate, renewed when a window has passed since the last renewal."""
+    def update(self, pids: list[int], held: int, now: float) -> float:
+        """The estimate, renewed when a window has passed since the last renewal. The first
+        has no window yet: it is the run queue at this instant (`procs_running`) less the
+        `held` threads of this worker's trainings and this thread."""
         machine = machine_busy_ticks(self.proc)
         if machine is None:
             return 0.0
@@ -158,6 +172,8 @@ class OtherLoad:
         last = self._last
         if last is None:
             self._last = (now, machine, ours)
+            running = runnable_now(self.proc)
+            self.cores = 0.0 if running is None else float(max(0, running - max(held, 1)))
             return self.cores
         elapsed = now - last[0]
         if elapsed < self.window_s:
@@ -186,6 +202,13 @@ class Budget:
     # past it the new job starts with one thread anyway.
     wait_s: float = 10.0
     poll_s: float = 0.01
+    # This process's estimate, carried from one job to the next (each process forked from
+    # the worker measures its own): a SHAP summary after a training takes its threads once,
+    # and must not start from "idle" on a busy machine.
+    load: OtherLoad = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.load = OtherLoad(self.proc)
 
     @contextmanager
     def _entries(self) -> Iterator[dict[str, Any]]:
@@ -234,7 +257,6 @@ class Share:
     budget: Budget
     key: str
     requested: int | None
-    load: OtherLoad | None = None  # created on the first `take` of a load-aware budget
 
     def take(self) -> Allotment:
         """The threads to use from now on, recorded as held; waits (bounded) while another job
@@ -252,9 +274,13 @@ class Share:
                 threads = allot(budget.cores, others, self.requested)
                 if threads is None and time.monotonic() >= deadline:
                     threads = 1
-                if threads is not None and budget.load_aware and self.requested is None:
+                if threads is not None and budget.load_aware:
+                    # measured whatever the request, so that what follows in this process
+                    # (a summary after a training with its own `nthread`) knows the load
                     pids = [int(e["pid"]) for e in entries.values()]
-                    threads = min(threads, self._free_of_load(pids))
+                    held = int(mine["threads"]) + sum(t for t, _ in others)
+                    free = self._free_of_load(pids, held)
+                    threads = threads if self.requested is not None else min(threads, free)
                 if threads is not None:
                     mine["threads"] = threads
                     return Allotment(
@@ -265,12 +291,10 @@ class Share:
                     )
             time.sleep(budget.poll_s)
 
-    def _free_of_load(self, pids: list[int]) -> int:
+    def _free_of_load(self, pids: list[int], held: int) -> int:
         """Cores not kept busy by other programs (the processes of this worker's trainings,
         `pids`, spinning or working, are not other programs)."""
-        if self.load is None:
-            self.load = OtherLoad(self.budget.proc)
-        other = self.load.update(pids, time.monotonic())
+        other = self.budget.load.update(pids, held, time.monotonic())
         return max(1, self.budget.cores - round(other))
 
 
