@@ -32,7 +32,6 @@ from xgenerator.ml.evaluation import Validation, validation_metrics
 from xgenerator.ml.features import Feature, category_str, to_model_frame
 from xgenerator.ml.labels import LabelEncoding
 from xgenerator.ml.prepare import MAX_CLASSES, _numeric_target, select_features
-from xgenerator.ml.resume import checkpoint_cadence
 from xgenerator.ml.train import (
     TrainHooks,
     TrainResult,
@@ -239,10 +238,7 @@ def train_external(
     y_val = np.concatenate(val_targets)
 
     rounds_done = min(resume[1], spec.num_boost_round) if resume else 0
-    every = checkpoint_cadence(
-        resume[0] if resume else None, rounds_done, hooks.checkpoint_every if hooks else 0
-    )
-    recorder = _Recorder(hooks, rounds_done, spec.num_boost_round, every)
+    recorder = _Recorder(hooks, rounds_done, spec.num_boost_round, resume[0] if resume else None)
     callbacks = training_callbacks(
         recorder, spec, params, spec.num_boost_round - rounds_done, resume[2] if resume else None
     )

@@ -161,10 +161,7 @@ def train(
 
     rounds_done = min(init.rounds_done, spec.num_boost_round) if init else 0
     remaining = spec.num_boost_round - rounds_done
-    every = checkpoint_cadence(
-        init.booster if init else None, rounds_done, hooks.checkpoint_every if hooks else 0
-    )
-    recorder = _Recorder(hooks, rounds_done, spec.num_boost_round, every)
+    recorder = _Recorder(hooks, rounds_done, spec.num_boost_round, init.booster if init else None)
     # early stopping resumes from this job's earlier rounds only when all of them are known
     earlier = init.history if init is not None and init.history is not None else None
     complete = earlier is not None and len(earlier) == rounds_done
@@ -290,13 +287,19 @@ class _Recorder(xgb.callback.TrainingCallback):
     """
 
     def __init__(
-        self, hooks: TrainHooks | None, rounds_done: int, total: int, checkpoint_every: int = 0
+        self,
+        hooks: TrainHooks | None,
+        rounds_done: int,
+        total: int,
+        start: xgb.Booster | None = None,
     ) -> None:
+        """`start`: the model boosting continues from (a checkpoint carries its cadence)."""
         super().__init__()
         self.hooks = hooks
         self.rounds_done = rounds_done
         self.total = total
-        self.checkpoint_every = checkpoint_every
+        wanted = hooks.checkpoint_every if hooks is not None else 0
+        self.checkpoint_every = checkpoint_cadence(start, rounds_done, wanted)
         self.scored: list[tuple[xgb.DMatrix, str, int]] = []  # (data, name, every k rounds)
         self.history: list[dict[str, float]] = []
         self.hook_error: BaseException | None = None
