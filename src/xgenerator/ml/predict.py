@@ -139,6 +139,13 @@ _DENSE_ARGS = json.dumps(
 ).encode()
 
 
+# The array interface of a C-contiguous float32 (rows, columns) array at an address: the bytes
+# `json.dumps` would give, formatted directly (a third of the Python side of a one-row call).
+_DENSE_INTERFACE = (
+    b'{"data": [%d, true], "shape": [%d, %d], "strides": null, "typestr": "<f4", "version": 3}'
+)
+
+
 def _predict_dense(booster: xgb.Booster, data: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """`booster.inplace_predict(data)` for a C-contiguous float32 array (the fast path's), by
     the same C call, with a proxy DMatrix kept per thread. XGBoost's wrapper makes a new proxy
@@ -148,20 +155,15 @@ def _predict_dense(booster: xgb.Booster, data: np.ndarray[Any, Any]) -> np.ndarr
     proxy = getattr(_thread, "proxy", None)
     if proxy is None:
         proxy = _thread.proxy = _ProxyDMatrix()
-    interface = {
-        "data": (data.ctypes.data, True),
-        "shape": data.shape,
-        "strides": None,
-        "typestr": "<f4",
-        "version": 3,
-    }
+    rows, columns = data.shape
+    interface = _DENSE_INTERFACE % (data.__array_interface__["data"][0], rows, columns)
     shape = ctypes.POINTER(ctypes.c_uint64)()
     dims = ctypes.c_uint64()
     out = ctypes.POINTER(ctypes.c_float)()
     _check_call(
         _LIB.XGBoosterPredictFromDense(
             booster.handle,
-            json.dumps(interface).encode(),
+            interface,
             _DENSE_ARGS,
             proxy.handle,
             ctypes.byref(shape),
@@ -170,8 +172,10 @@ def _predict_dense(booster: xgb.Booster, data: np.ndarray[Any, Any]) -> np.ndarr
         )
     )
     sizes = tuple(shape[i] for i in range(dims.value))
-    # a copy: the buffer is XGBoost's, reused by this thread's next prediction
-    return np.ctypeslib.as_array(out, shape=(int(np.prod(sizes)),)).reshape(sizes).copy()
+    # copied out: the buffer is XGBoost's, reused by this thread's next prediction
+    answer = np.empty(sizes, dtype=np.float32)
+    ctypes.memmove(answer.ctypes.data, out, answer.nbytes)
+    return answer
 
 
 def rows_to_frame(

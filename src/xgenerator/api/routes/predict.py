@@ -20,7 +20,13 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from xgenerator.api.deps import CallerModel, ContextDep, OwnedModel
+from xgenerator.api.deps import (
+    API_KEY_PARAMETER,
+    CallerModel,
+    ContextDep,
+    OwnedModel,
+    context_of,
+)
 from xgenerator.api.schemas.models import (
     MAX_ROW_KEYS,
     ExtraColumns,
@@ -51,6 +57,7 @@ from xgenerator.models import repository as registry
 router = APIRouter(tags=["models"])
 
 _BODY_DOC: dict[str, Any] = {
+    "parameters": [API_KEY_PARAMETER],
     "requestBody": {
         "required": True,
         "description": "JSON (PredictRequest: `rows`, `dataframe_records`, `dataframe_split`, "
@@ -60,7 +67,7 @@ _BODY_DOC: dict[str, Any] = {
             "text/csv": {"schema": {"type": "string"}},
             "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
         },
-    }
+    },
 }
 _PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet")
 _SCALARS = frozenset({str, int, float, bool, type(None)})  # `Scalar`, as orjson reads them
@@ -97,9 +104,8 @@ class _Rows:
 
 
 @router.post("/models/{model_id}/predict", response_model=PredictResponse, openapi_extra=_BODY_DOC)
-async def predict_rows(
-    caller: CallerModel, request: Request, response: Response, context: ContextDep
-) -> Response:
+async def predict_rows(caller: CallerModel, request: Request, response: Response) -> Response:
+    context = context_of(request)
     model = caller.model
     rows = await _read(request)
     loaded = await _load_checked(context, model, rows)
@@ -123,10 +129,9 @@ async def predict_rows(
 
 
 @router.post("/models/{model_id}/invocations", response_model=Invocations, openapi_extra=_BODY_DOC)
-async def invocations(
-    caller: CallerModel, request: Request, response: Response, context: ContextDep
-) -> Response:
+async def invocations(caller: CallerModel, request: Request, response: Response) -> Response:
     """MLflow's scoring protocol (`mlflow models serve`): `{"predictions": [...]}`."""
+    context = context_of(request)
     rows = await _read(request)
     if rows.request is not None and (rows.request.log or rows.request.explain):
         raise InvalidInput("invocations answers predictions only: use /predict to log or explain")
