@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from optuna.trial import TrialState
 from sqlalchemy import select
 
 from tests.support import auth, classification_frame, create_user, upload
+from tests.support.jobs import in_process, submit
 from xgenerator.context import Context
+from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Job
-from xgenerator.jobs import reconciler, repository, rounds, sampling, search
+from xgenerator.jobs import reconciler, repository, rounds, runner, sampling, search
 from xgenerator.jobs.status import JobStatus
+from xgenerator.ml import train as ml_train
 
 SPACE = {
     "eta": {"type": "float", "low": 1e-3, "high": 1.0, "log": True},
@@ -239,3 +243,44 @@ def _histories(context: Context, search_id: str) -> tuple[list[Job], list[list[A
         children = search.trials(session, search_id)
         read = rounds.of_jobs(session, children)
         return children, [read[c.id] for c in children]
+
+
+def test_a_searchs_trials_in_one_process_load_and_bin_its_data_once(
+    client: TestClient, context: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kept job process runs trial after trial (jobs/isolation.py): the second trial of a
+    search trains on the data the first one loaded, coded and binned (ml/reuse.py); a job of
+    anything else drops it before loading its own."""
+    loads: list[str] = []
+    load = datasets.load_frame
+
+    def counted(store: Any, dataset: Any, **kwargs: Any) -> Any:
+        loads.append(dataset.id)
+        return load(store, dataset, **kwargs)
+
+    monkeypatch.setattr(datasets, "load_frame", counted)
+    built = {"matrices": 0}
+    matrices = ml_train._matrices
+
+    def counted_matrices(*args: Any, **kwargs: Any) -> Any:
+        built["matrices"] += 1
+        return matrices(*args, **kwargs)
+
+    monkeypatch.setattr(ml_train, "_matrices", counted_matrices)
+    user = create_user(client)
+    body = {**search_body(client, user, max_trials=3), "prune": False}
+    job_id = client.post("/tune", headers=auth(user), json=body).json()["job_id"]
+    first, second = trials_of(context, job_id)
+    here = in_process(context)
+    assert runner.run(here, first.id, "test:1") == "succeeded"
+    assert runner.run(here, second.id, "test:1") == "succeeded"
+    assert loads == [body["dataset_id"]] and built["matrices"] == 1
+
+    plain = submit(client, user, body["dataset_id"], 3)
+    assert runner.run(here, plain, "test:1") == "succeeded"
+    assert loads == [body["dataset_id"]] * 2 and built["matrices"] == 2
+    third = trials_of(context, job_id)[2]  # the search's data was dropped for the plain job
+    assert runner.run(here, third.id, "test:1") == "succeeded"
+    assert loads == [body["dataset_id"]] * 3 and built["matrices"] == 3
+    models = {t.model_id for t in trials_of(context, job_id)}
+    assert len(models) == 3 and None not in models

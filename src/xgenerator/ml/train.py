@@ -32,6 +32,7 @@ from xgenerator.ml.resume import (
     checkpoint_cadence,
     samples,
 )
+from xgenerator.ml.reuse import Reuse, data_key
 from xgenerator.ml.selection import Excluded
 from xgenerator.ml.split import split_indices
 
@@ -42,6 +43,9 @@ EVAL_TRAIN_EVERY = 10
 # k giving the live curve about this many points: each score passes the validation rows
 # through the new tree, which was 40 % of a 200-round training of 54k rows and 9 columns.
 VALIDATION_POINTS = 50
+# The parameters the matrices depend on: their kind and bins (`_matrices`), the survival
+# label bounds (`roles.dmatrix_fields`), and the device a search's trial may vary.
+MATRIX_PARAMS = ("tree_method", "max_bin", "objective", "device")
 
 
 @dataclass(frozen=True)
@@ -141,10 +145,20 @@ def train(
     hooks: TrainHooks | None = None,
     *,
     init: InitModel | None = None,
+    reuse: Reuse | None = None,
 ) -> TrainResult:
-    """Train (or continue) a model on `df`; see the module docstring for the error contract."""
+    """Train (or continue) a model on `df`; see the module docstring for the error contract.
+
+    With `reuse` (made for this very `df`), the prepared data, split and matrices of an
+    earlier training on it are used again where its spec agrees on what each step reads; a
+    training that starts from a model prepares its own (the model's coding decides)."""
     user_params = _check_spec(spec)
-    data = prepare(df, spec, init)
+    if reuse is not None and (init is not None or reuse.frame is not df):
+        reuse = None
+    if reuse is None:
+        data = prepare(df, spec, init)
+    else:
+        data = reuse.get("prepared", data_key(spec), lambda: prepare(df, spec, None))
     n_classes = len(data.labels.classes) if data.labels is not None else 0
     params = _final_params(spec, user_params, n_classes)
     _check_cost(spec, params, len(data.frame.columns), n_classes, len(data.frame))
@@ -157,7 +171,6 @@ def train(
         data.target if n_classes else None,
         groups=data.group,
     )
-    x_train, x_val = data.frame.iloc[train_idx], data.frame.iloc[val_idx]
 
     rounds_done = min(init.rounds_done, spec.num_boost_round) if init else 0
     remaining = spec.num_boost_round - rounds_done
@@ -168,16 +181,24 @@ def train(
     callbacks = training_callbacks(recorder, spec, params, remaining, earlier if complete else None)
     try:
         nthread = recorder.threads()
-        dtrain, dval = _matrices(
-            x_train,
-            None,
-            x_val,
-            None,
-            params,
-            nthread,
-            train_fields=roles.dmatrix_fields(data, train_idx, params),
-            val_fields=roles.dmatrix_fields(data, val_idx, params),
-        )
+
+        def build() -> tuple[xgb.DMatrix, xgb.DMatrix]:
+            return _matrices(
+                data.frame.iloc[train_idx],
+                None,
+                data.frame.iloc[val_idx],
+                None,
+                params,
+                nthread,
+                train_fields=roles.dmatrix_fields(data, train_idx, params),
+                val_fields=roles.dmatrix_fields(data, val_idx, params),
+            )
+
+        if reuse is None:
+            dtrain, dval = build()
+        else:
+            read = {k: params.get(k) for k in MATRIX_PARAMS}
+            dtrain, dval = reuse.get("matrices", data_key(spec, read), build)
         evals = recorder.schedule(spec, dtrain, dval)
         positioned = to_positions(params, data.features)
         booster = xgb.train(
