@@ -14,7 +14,7 @@ from tests.support.jobs import in_process, submit
 from xgenerator.context import Context
 from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Job
-from xgenerator.jobs import reconciler, repository, rounds, runner, sampling, search
+from xgenerator.jobs import reconciler, repository, rounds, runner, sampling, search, trial_data
 from xgenerator.jobs.status import JobStatus
 from xgenerator.ml import train as ml_train
 
@@ -284,3 +284,26 @@ def test_a_searchs_trials_in_one_process_load_and_bin_its_data_once(
     assert loads == [body["dataset_id"]] * 3 and built["matrices"] == 3
     models = {t.model_id for t in trials_of(context, job_id)}
     assert len(models) == 3 and None not in models
+
+
+def test_a_frame_past_the_bound_is_not_kept_for_the_next_trial(
+    client: TestClient, context: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kept job process that holds too much after a job exits (jobs/isolation.py): data
+    whose prepared forms could push it out is not kept."""
+    loads: list[str] = []
+    load = datasets.load_frame
+
+    def counted(store: Any, dataset: Any, **kwargs: Any) -> Any:
+        loads.append(dataset.id)
+        return load(store, dataset, **kwargs)
+
+    monkeypatch.setattr(datasets, "load_frame", counted)
+    monkeypatch.setattr(trial_data, "MAX_FRAME_BYTES", 1000)  # a 100-row frame is larger
+    user = create_user(client)
+    body = {**search_body(client, user, max_trials=2), "prune": False}
+    job_id = client.post("/tune", headers=auth(user), json=body).json()["job_id"]
+    here = in_process(context)
+    for trial in trials_of(context, job_id):
+        assert runner.run(here, trial.id, "test:1") == "succeeded"
+    assert loads == [body["dataset_id"]] * 2

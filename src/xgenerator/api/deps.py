@@ -4,7 +4,7 @@ user's own job, model or dataset named in the path (another user's is a 404, lik
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request, Response
 from sqlalchemy.orm import Session
@@ -20,6 +20,8 @@ from xgenerator.users import service as users
 
 
 def context_of(request: Request) -> Context:
+    """The app's context, for the prediction routes, which read it without `ContextDep`
+    (`get_caller_model` says why)."""
     context: Context = request.app.state.context
     return context
 
@@ -91,7 +93,7 @@ def get_caller_model(request: Request, response: Response, model_id: str) -> Cal
 
 CallerModel = Annotated[Caller, Depends(get_caller_model)]
 # The OpenAPI entry FastAPI writes for `CurrentUser`'s header, for routes on `CallerModel`.
-API_KEY_PARAMETER = {
+API_KEY_PARAMETER: dict[str, Any] = {
     "name": "x-api-key",
     "in": "header",
     "required": False,

@@ -1,10 +1,12 @@
-"""What trainings on one frame can share: its prepared data, its split and its matrices.
+"""What trainings on one frame can share: its prepared data and its matrices.
 
 A search's trials train on one dataset, coded, split and binned the same way; only the
 boosting parameters differ. Preparing the frame and building the two matrices again took
 ~55 ms of each quarter-second trial (docs/benchmarks.md, issue 19), work whose result the
 trial before had just thrown away. A `Reuse` keeps the last result of each step for the
-next training on the same frame object, keyed by everything of the spec that step reads.
+next training on the same frame object, keyed by everything of the spec that step reads
+(the split is drawn again: it is cheap, and the same seed and size draw the same rows). The
+frame must not change in place while a `Reuse` serves it.
 
 Each step keeps one result (a new key replaces it), so a `Reuse` holds at most one copy of
 the data's prepared forms besides the frame itself.
@@ -22,6 +24,10 @@ if TYPE_CHECKING:
     from xgenerator.ml.train import TrainSpec
 
 T = TypeVar("T")
+
+# The parameters the matrices depend on: their kind and bins (`train._matrices`), the survival
+# label bounds (`roles.dmatrix_fields`), and the device a search's trial may vary.
+MATRIX_PARAMS = ("tree_method", "max_bin", "objective", "device")
 
 
 class Reuse:

@@ -32,7 +32,7 @@ from xgenerator.ml.resume import (
     checkpoint_cadence,
     samples,
 )
-from xgenerator.ml.reuse import Reuse, data_key
+from xgenerator.ml.reuse import MATRIX_PARAMS, Reuse, data_key
 from xgenerator.ml.selection import Excluded
 from xgenerator.ml.split import split_indices
 
@@ -43,9 +43,6 @@ EVAL_TRAIN_EVERY = 10
 # k giving the live curve about this many points: each score passes the validation rows
 # through the new tree, which was 40 % of a 200-round training of 54k rows and 9 columns.
 VALIDATION_POINTS = 50
-# The parameters the matrices depend on: their kind and bins (`_matrices`), the survival
-# label bounds (`roles.dmatrix_fields`), and the device a search's trial may vary.
-MATRIX_PARAMS = ("tree_method", "max_bin", "objective", "device")
 
 
 @dataclass(frozen=True)
@@ -149,8 +146,8 @@ def train(
 ) -> TrainResult:
     """Train (or continue) a model on `df`; see the module docstring for the error contract.
 
-    With `reuse` (made for this very `df`), the prepared data, split and matrices of an
-    earlier training on it are used again where its spec agrees on what each step reads; a
+    With `reuse` (made for this very `df`), the prepared data and matrices of an earlier
+    training on it are used again where its spec agrees on what each step reads; a
     training that starts from a model prepares its own (the model's coding decides)."""
     user_params = _check_spec(spec)
     if reuse is not None and (init is not None or reuse.frame is not df):

@@ -23,6 +23,7 @@ from xgenerator.context import Context
 from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Job
 from xgenerator.errors import InvalidInput
+from xgenerator.jobs import trial_data
 from xgenerator.jobs.kinds import Outcome, memory, register
 from xgenerator.jobs.kinds.train import TrainKind, report_screening
 from xgenerator.jobs.kinds.train_request import train_spec
@@ -108,6 +109,7 @@ class CVKind:
         group_column = cfg.get("group_column")
         columns = [*spec.features, spec.target, *([group_column] if group_column else [])]
         memory.check_fits(context.settings, dataset.row_count, len(columns), False)
+        trial_data.drop()  # a search's kept data, before this job's own
         frame = datasets.load_frame(context.store, dataset, columns=columns)
         groups = frame[group_column].to_numpy() if group_column else None
         hooks = _Hooks(runtime, CV_SHARE if cfg["refit"] else 100.0)

@@ -15,6 +15,7 @@ from xgenerator.context import Context
 from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Dataset, Job, JobArtifact, Model, utcnow
 from xgenerator.errors import InvalidInput, NotFound, TrainingFailed
+from xgenerator.jobs import trial_data
 from xgenerator.jobs.kinds import Artifact, Outcome, register
 from xgenerator.jobs.kinds.derived import chunk_progress
 from xgenerator.jobs.queues import Queue
@@ -158,6 +159,7 @@ class ReportKind:
                 "The training job's record is gone; the validation split assumes "
                 f"test_size={DEFAULT_TEST_SIZE}."
             )
+        trial_data.drop()  # a search's kept data, before this job's own
         frame = datasets.load_frame(context.store, dataset, columns=needed)
         try:
             return evaluate(

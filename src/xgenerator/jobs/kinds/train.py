@@ -18,7 +18,7 @@ from xgenerator.context import Context
 from xgenerator.datasets import repository as datasets
 from xgenerator.db.tables import Dataset, Job, Model, utcnow
 from xgenerator.errors import Forbidden, InvalidInput
-from xgenerator.jobs import repository, threads
+from xgenerator.jobs import repository, threads, trial_data
 from xgenerator.jobs.kinds import Outcome, external, memory, on_dask, register
 from xgenerator.jobs.kinds.train_request import (
     ROLE_CONFIG,
@@ -33,7 +33,6 @@ from xgenerator.ml.bundle import ModelBundle
 from xgenerator.ml.prepare import Encoding, fresh_encoding
 from xgenerator.ml.prepare import role_columns as spec_roles
 from xgenerator.ml.resume import inexact_resume
-from xgenerator.ml.reuse import Reuse
 from xgenerator.ml.selection import Excluded
 from xgenerator.ml.train import InitModel, TrainResult, TrainSpec, train
 from xgenerator.models import versions
@@ -108,31 +107,6 @@ def _hooks(runtime: Runtime, share: threads.Share | None = None) -> _Hooks:
     )
 
 
-class _TrialData:
-    """The data of the last search trial this process ran, for the next trial of that search
-    (`ml.reuse`): a search's trials run one after another in a worker's kept job process
-    (`jobs/isolation.py`), on one dataset and the same columns. Any other training drops it
-    before loading its own data. A job of another kind may run beside it, as a process that
-    holds more than `isolation.MAX_IDLE_PRIVATE` after a job exits (and this with it)."""
-
-    def __init__(self) -> None:
-        self._key: tuple[str | None, str, tuple[str, ...]] | None = None
-        self._reuse: Reuse | None = None
-
-    def take(self, job: Job, dataset: Dataset, columns: list[str]) -> Reuse | None:
-        return self._reuse if self._key == (job.parent_job_id, dataset.id, (*columns,)) else None
-
-    def keep(self, job: Job, dataset: Dataset, columns: list[str], frame: pd.DataFrame) -> Reuse:
-        self._key, self._reuse = (job.parent_job_id, dataset.id, (*columns,)), Reuse(frame)
-        return self._reuse
-
-    def drop(self) -> None:
-        self._key = self._reuse = None
-
-
-_trial_data = _TrialData()
-
-
 class TrainKind:
     job_type = "train"
 
@@ -163,6 +137,7 @@ class TrainKind:
             spec = replace(spec, **load_bundle(context, parent).roles)  # type: ignore[arg-type]
         columns = [*spec.features, spec.target, *spec_roles(spec)]
         if (cfg.get("external_memory") or cfg.get("distributed")) and parent is None:
+            trial_data.drop()
             module = on_dask if cfg.get("distributed") else external
             trained = module.run(context, job, runtime, dataset, spec, columns, _hooks)
             report_screening(runtime, trained.result)
@@ -175,14 +150,9 @@ class TrainKind:
         )
         runtime.progress(percent=0, message="loading data", force=True)
         trial = job.parent_job_id is not None and "trial" in cfg
-        reuse = _trial_data.take(job, dataset, columns) if trial and parent is None else None
-        if reuse is None:
-            _trial_data.drop()  # before this job's data is loaded, not beside it
-            frame = datasets.load_frame(context.store, dataset, columns=columns)
-            if trial and parent is None:
-                reuse = _trial_data.keep(job, dataset, columns, frame)
-        else:
-            frame = reuse.frame
+        frame, reuse = trial_data.load(
+            context, job, dataset, columns, reusable=trial and parent is None
+        )
         init = self._init(context, runtime, job, spec, frame, parent)
         with threads.registered(job.id, spec.params.get("nthread")) as share:
             hooks = _hooks(runtime, share)
