@@ -41,17 +41,27 @@ def require_services() -> None:
         require_service("PostgreSQL", exc)
 
 
-@pytest.mark.timeout(420)
+# Alone, the quick run takes about two minutes. Beside the rest of the suite, on a two-core
+# machine running slower than usual, it passed 400 s twice; where it was then is not known,
+# so a timeout now shows the run's last lines.
+QUICK_RUN_S = 600
+
+
+@pytest.mark.timeout(QUICK_RUN_S + 20)
 def test_quick_run_prints_every_row() -> None:
     require_services()
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
-    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "bench", "--quick"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=QUICK_RUN_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:  # say where it was
+        stderr = exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr or ""
+        pytest.fail(f"no end after {QUICK_RUN_S} s; last lines:\n{stderr[-3000:]}")
     assert result.returncode == 0, result.stderr[-4000:]
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     assert all(line.startswith("|") for line in lines), result.stdout  # one table, nothing else

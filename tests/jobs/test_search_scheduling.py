@@ -245,20 +245,26 @@ def _histories(context: Context, search_id: str) -> tuple[list[Job], list[list[A
         return children, [read[c.id] for c in children]
 
 
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ids of the datasets jobs load in this process, in order."""
+    loaded: list[str] = []
+    load = datasets.load_frame
+
+    def counted(store: Any, dataset: Any, **kwargs: Any) -> Any:
+        loaded.append(dataset.id)
+        return load(store, dataset, **kwargs)
+
+    monkeypatch.setattr(datasets, "load_frame", counted)
+    return loaded
+
+
 def test_a_searchs_trials_in_one_process_load_and_bin_its_data_once(
-    client: TestClient, context: Context, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, context: Context, monkeypatch: pytest.MonkeyPatch, loads: list[str]
 ) -> None:
     """The kept job process runs trial after trial (jobs/isolation.py): the second trial of a
     search trains on the data the first one loaded, coded and binned (ml/reuse.py); a job of
     anything else drops it before loading its own."""
-    loads: list[str] = []
-    load = datasets.load_frame
-
-    def counted(store: Any, dataset: Any, **kwargs: Any) -> Any:
-        loads.append(dataset.id)
-        return load(store, dataset, **kwargs)
-
-    monkeypatch.setattr(datasets, "load_frame", counted)
     built = {"matrices": 0}
     matrices = ml_train._matrices
 
@@ -287,18 +293,10 @@ def test_a_searchs_trials_in_one_process_load_and_bin_its_data_once(
 
 
 def test_a_frame_past_the_bound_is_not_kept_for_the_next_trial(
-    client: TestClient, context: Context, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, context: Context, monkeypatch: pytest.MonkeyPatch, loads: list[str]
 ) -> None:
     """A kept job process that holds too much after a job exits (jobs/isolation.py): data
     whose prepared forms could push it out is not kept."""
-    loads: list[str] = []
-    load = datasets.load_frame
-
-    def counted(store: Any, dataset: Any, **kwargs: Any) -> Any:
-        loads.append(dataset.id)
-        return load(store, dataset, **kwargs)
-
-    monkeypatch.setattr(datasets, "load_frame", counted)
     monkeypatch.setattr(trial_data, "MAX_FRAME_BYTES", 1000)  # a 100-row frame is larger
     user = create_user(client)
     body = {**search_body(client, user, max_trials=2), "prune": False}
