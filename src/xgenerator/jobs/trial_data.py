@@ -8,9 +8,10 @@ dataset, the same columns.
 
 It is kept only for a frame of at most a quarter of `isolation.MAX_IDLE_PRIVATE`: a job
 process that holds more than that after a job exits, and the prepared frame and the matrices
-on top of the frame must not push it out. Every other job that loads data drops it before
-loading its own. Where jobs run in the pool process itself (`isolate_jobs` off), that bound
-is what the pool process holds between jobs.
+on top of the frame must not push it out. Every job that loads a dataset's frame does it
+through `load`, which drops the kept data first unless it is the job's own. Where jobs run
+in the pool process itself (`isolate_jobs` off), that bound is what the pool process holds
+between jobs.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def load(
     context: Context, job: Job, dataset: Dataset, columns: list[str], *, reusable: bool
 ) -> tuple[pd.DataFrame, Reuse | None]:
     """The job's frame, and what earlier trainings on it left to reuse. `reusable`: the job is
-    a search's trial that starts from no model."""
+    a search's trial that starts from no model (any other job gets None, and frees what was
+    kept before its own data is read)."""
     global _kept
     key: _Key = (job.parent_job_id, dataset.id, (*columns,))
     if reusable and _kept is not None and _kept[0] == key:

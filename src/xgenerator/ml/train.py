@@ -150,12 +150,9 @@ def train(
     training on it are used again where its spec agrees on what each step reads; a
     training that starts from a model prepares its own (the model's coding decides)."""
     user_params = _check_spec(spec)
-    if reuse is not None and (init is not None or reuse.frame is not df):
-        reuse = None
-    if reuse is None:
-        data = prepare(df, spec, init)
-    else:
-        data = reuse.get("prepared", data_key(spec), lambda: prepare(df, spec, None))
+    if reuse is None or init is not None or reuse.frame is not df:
+        reuse = Reuse(df)  # this training's own: every step is built
+    data = reuse.get("prepared", data_key(spec), lambda: prepare(df, spec, init))
     n_classes = len(data.labels.classes) if data.labels is not None else 0
     params = _final_params(spec, user_params, n_classes)
     _check_cost(spec, params, len(data.frame.columns), n_classes, len(data.frame))
@@ -191,11 +188,8 @@ def train(
                 val_fields=roles.dmatrix_fields(data, val_idx, params),
             )
 
-        if reuse is None:
-            dtrain, dval = build()
-        else:
-            read = {k: params.get(k) for k in MATRIX_PARAMS}
-            dtrain, dval = reuse.get("matrices", data_key(spec, read), build)
+        read = {k: params.get(k) for k in MATRIX_PARAMS}
+        dtrain, dval = reuse.get("matrices", data_key(spec, read), build)
         evals = recorder.schedule(spec, dtrain, dval)
         positioned = to_positions(params, data.features)
         booster = xgb.train(

@@ -109,8 +109,7 @@ class CVKind:
         group_column = cfg.get("group_column")
         columns = [*spec.features, spec.target, *([group_column] if group_column else [])]
         memory.check_fits(context.settings, dataset.row_count, len(columns), False)
-        trial_data.drop()  # a search's kept data, before this job's own
-        frame = datasets.load_frame(context.store, dataset, columns=columns)
+        frame, _ = trial_data.load(context, job, dataset, columns, reusable=False)
         groups = frame[group_column].to_numpy() if group_column else None
         hooks = _Hooks(runtime, CV_SHARE if cfg["refit"] else 100.0)
         if job.parent_job_id is not None and "trial" in cfg:

@@ -159,8 +159,7 @@ class ReportKind:
                 "The training job's record is gone; the validation split assumes "
                 f"test_size={DEFAULT_TEST_SIZE}."
             )
-        trial_data.drop()  # a search's kept data, before this job's own
-        frame = datasets.load_frame(context.store, dataset, columns=needed)
+        frame, _ = trial_data.load(context, job, dataset, needed, reusable=False)
         try:
             return evaluate(
                 bundle,
