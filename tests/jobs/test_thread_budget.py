@@ -31,9 +31,12 @@ def test_allot_shares_the_cores_and_honours_a_request() -> None:
     assert allot(4, [(4, False)], 1) == 1
 
 
-def run_jobs(budget: Budget, starts: list[float], rounds: int) -> list[tuple[str, int, int]]:
-    """Simulated trainings (threads of this process), each taking its share every round:
-    (job, threads taken, threads held by all jobs right after)."""
+def run_jobs(
+    budget: Budget, starts: list[float], rounds: int, between_rounds: bool = False
+) -> list[tuple[str, int, int]]:
+    """Simulated trainings (threads of this process), each taking its share every round
+    (`Share.current` with `between_rounds`, as a training does): (job, threads taken,
+    threads held by all jobs right after)."""
     seen: list[tuple[str, int, int]] = []
     lock = threading.Lock()
 
@@ -41,7 +44,7 @@ def run_jobs(budget: Budget, starts: list[float], rounds: int) -> list[tuple[str
         time.sleep(delay)
         with budget.share(name) as share:
             for _ in range(rounds):
-                got = share.take()
+                got = share.current() if between_rounds else share.take()
                 held = sum(budget.snapshot().values())
                 with lock:
                     seen.append((name, got.threads, max(held, got.held)))
@@ -76,6 +79,34 @@ def test_a_job_gets_its_threads_back_when_the_other_leaves(tmp_path: Path) -> No
             got = b.take()
             assert (got.threads, got.jobs, got.held) == (1, 2, 2)
         assert a.take().threads == 2
+
+
+def test_between_rounds_a_job_reads_the_registry_only_every_recheck(tmp_path: Path) -> None:
+    budget = Budget(tmp_path / "budget.json", cores=2, recheck_s=3600)
+    with budget.share("a") as a:
+        first = a.current()
+        assert first.threads == 2
+        with budget.share("b"):
+            assert a.current() is first  # not read again: still both cores
+            assert a.take().threads == 1  # a take always reads
+            assert a.current().threads == 1
+    budget = Budget(tmp_path / "other.json", cores=2, recheck_s=0)
+    with budget.share("a") as a:
+        assert a.current().threads == 2
+        with budget.share("b"):
+            assert a.current().threads == 1
+
+
+def test_jobs_reading_between_rounds_never_hold_more_threads_than_cores(
+    tmp_path: Path,
+) -> None:
+    """A job that starts while another keeps its last take waits for that job's next read:
+    the threads held never exceed the cores, and the first job does give one back."""
+    budget = Budget(tmp_path / "budget.json", cores=2, recheck_s=0.02)
+    seen = run_jobs(budget, starts=[0.0, 0.03], rounds=60, between_rounds=True)
+    assert max(held for _, _, held in seen) <= 2
+    first = [n for job, n, _ in seen if job == "job0"]
+    assert first[0] == 2 and min(first) == 1
 
 
 def test_a_new_job_waits_for_a_running_one_to_give_threads_back(tmp_path: Path) -> None:

@@ -3,9 +3,10 @@
 A training alone on a worker uses every core the worker may use, with OpenMP's default
 (spinning) waits: passive waiting made a lone job 1.2-3x slower. Trainings running at once on
 one worker share those cores instead of oversubscribing them: two jobs x two spinning threads on
-two cores ran 10x slower than one thread each (docs/benchmarks.md). Each job asks for its
-share before its matrices and before every boosting round, so a job lowers its threads at its
-next round when another starts and raises them again when it finishes.
+two cores ran 10x slower than one thread each (docs/benchmarks.md). Each job takes its share
+before its matrices and then reads it again between boosting rounds, at most every
+`recheck_s`, so a job lowers its threads within a tenth of a second when another starts and
+raises them again when it finishes.
 
 The shared state is a small JSON file (`{key: {"pid", "started", "threads", "fixed"}}`) read
 and written under an exclusive `flock`, which the kernel releases when its holder dies; entries
@@ -202,6 +203,10 @@ class Budget:
     # past it the new job starts with one thread anyway.
     wait_s: float = 10.0
     poll_s: float = 0.01
+    # How often a running job reads the registry again between rounds (`Share.current`):
+    # each read (a locked file, /proc for the load) took ~140 us, 5-7 % of a half-second
+    # training that read it before each of its 200 rounds.
+    recheck_s: float = 0.1
     # This process's estimate, carried from one job to the next (each process forked from
     # the worker measures its own): a SHAP summary after a training takes its threads once,
     # and must not start from "idle" on a busy machine.
@@ -257,6 +262,17 @@ class Share:
     budget: Budget
     key: str
     requested: int | None
+    # (monotonic time, allotment) of the last take
+    _last: tuple[float, Allotment] | None = field(default=None, init=False, repr=False)
+
+    def current(self) -> Allotment:
+        """The threads for the next round: the last take while it is younger than the
+        budget's `recheck_s`, else a new one. A job starting meanwhile waits for this one's
+        next take (`take`'s wait), so the cores are never oversubscribed in between."""
+        last = self._last
+        if last is not None and time.monotonic() - last[0] < self.budget.recheck_s:
+            return last[1]
+        return self.take()
 
     def take(self) -> Allotment:
         """The threads to use from now on, recorded as held; waits (bounded) while another job
@@ -283,12 +299,14 @@ class Share:
                     threads = threads if self.requested is not None else min(threads, free)
                 if threads is not None:
                     mine["threads"] = threads
-                    return Allotment(
+                    got = Allotment(
                         threads=threads,
                         jobs=len(entries),
                         held=threads + sum(t for t, _ in others),
                         cores=budget.cores,
                     )
+                    self._last = (time.monotonic(), got)
+                    return got
             time.sleep(budget.poll_s)
 
     def _free_of_load(self, pids: list[int], held: int) -> int:

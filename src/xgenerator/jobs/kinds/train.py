@@ -64,7 +64,7 @@ class _Hooks:
         load alone are not events, they may come every few rounds)."""
         if self.share is None:
             return None
-        got = self.share.take()
+        got = self.share.current()
         requested = self.share.requested
         if self._jobs is None:
             tell = got.jobs > 1 or (requested is not None and requested > got.threads)
