@@ -221,6 +221,25 @@ def test_other_programs_load_is_their_cpu_time_not_ours(tmp_path: Path) -> None:
     assert threads.OtherLoad(tmp_path).update([4242], 1, now=0.0) == 3.0
 
 
+def test_a_window_spanning_a_pause_is_not_taken_for_the_present(tmp_path: Path) -> None:
+    """A kept process's next job: what ran between two jobs (here a script on both cores
+    that has just ended) says nothing of now. Nor does an instant's run queue, once a
+    window has been measured."""
+    proc = FakeProc(tmp_path, 4242)
+    load = threads.OtherLoad(tmp_path, window_s=0.25, stale_s=1.0)
+    load.update([4242], 1, now=0.0)
+    proc.advance(machine_cores=1.0, our_cores=1.0, seconds=0.5)  # a training, alone
+    assert load.update([4242], 1, now=0.5) == 0.0
+    proc.advance(machine_cores=2.0, our_cores=0.0, seconds=5.0)  # between jobs: a script
+    assert load.update([4242], 1, now=5.5) == 0.0  # starts again from the run queue: idle
+    proc.running = 2  # something wakes at the instant the next job starts
+    proc.write()
+    assert load.update([4242], 1, now=10.0) == 1.0
+    proc.running = 1
+    proc.advance(machine_cores=1.0, our_cores=1.0, seconds=0.25)
+    assert load.update([4242], 1, now=10.25) == 0.0  # the first window replaces it
+
+
 def test_a_busy_machine_gets_one_thread_until_it_calms_down(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

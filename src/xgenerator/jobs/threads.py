@@ -155,32 +155,41 @@ class OtherLoad:
     CPU time over a window, not the run queue at an instant: `procs_running` between two
     rounds also counted kernel threads and this worker's own idle processes waking for a
     moment, and a lone training on an idle machine spent 5-20 % of its rounds on one thread.
-    Only the first estimate, before any window, is the run queue's."""
+    Only a first estimate, before any window, is the run queue's; the first window replaces
+    it. A window longer than `stale_s` spans a time when no training of this process asked
+    (a kept process between two jobs) and says what ran then, not now: the estimate starts
+    again. Blending such a window (a script that had just ended) gave a lone half-second
+    training one thread for its first 0.3 s."""
 
     proc: Path = PROC
     window_s: float = 0.25
-    cores: float = 0.0  # the smoothed estimate
+    stale_s: float = 1.0
+    cores: float = 0.0  # the estimate
     _last: tuple[float, int, int] | None = None  # (monotonic time, machine ticks, ours)
+    _measured: bool = False  # whether `cores` comes from a window (else the run queue)
 
     def update(self, pids: list[int], held: int, now: float) -> float:
-        """The estimate, renewed when a window has passed since the last renewal. The first
-        has no window yet: it is the run queue at this instant (`procs_running`) less the
-        `held` threads of this worker's trainings and this thread."""
+        """The estimate, renewed when a window has passed since the last renewal. A first
+        one (or one after a stale window) is the run queue at this instant
+        (`procs_running`) less the `held` threads of this worker's trainings and this
+        thread."""
         machine = machine_busy_ticks(self.proc)
         if machine is None:
             return 0.0
         ours = sum(process_ticks(pid, self.proc) for pid in set(pids))
         last = self._last
-        if last is None:
+        if last is None or now - last[0] > self.stale_s:
             self._last = (now, machine, ours)
             running = runnable_now(self.proc)
             self.cores = 0.0 if running is None else float(max(0, running - max(held, 1)))
+            self._measured = False
             return self.cores
         elapsed = now - last[0]
         if elapsed < self.window_s:
             return self.cores
         other = max(0, (machine - last[1]) - (ours - last[2])) / TICKS_PER_S / elapsed
-        self.cores = other if self.cores == 0.0 else 0.5 * self.cores + 0.5 * other
+        self.cores = 0.5 * self.cores + 0.5 * other if self._measured else other
+        self._measured = True
         self._last = (now, machine, ours)
         return self.cores
 
