@@ -221,23 +221,31 @@ def test_other_programs_load_is_their_cpu_time_not_ours(tmp_path: Path) -> None:
     assert threads.OtherLoad(tmp_path).update([4242], 1, now=0.0) == 3.0
 
 
-def test_a_window_spanning_a_pause_is_not_taken_for_the_present(tmp_path: Path) -> None:
-    """A kept process's next job: what ran between two jobs (here a script on both cores
-    that has just ended) says nothing of now. Nor does an instant's run queue, once a
-    window has been measured."""
+def test_each_training_measures_the_load_from_its_own_start(tmp_path: Path) -> None:
+    """A kept process's next job: what ran since its previous training (another job of the
+    worker, a script on both cores) says nothing of now; an instant's run queue is only a
+    guess until a window is measured; a round longer than `stale_s` is still measured."""
     proc = FakeProc(tmp_path, 4242)
     load = threads.OtherLoad(tmp_path, window_s=0.25, stale_s=1.0)
+    load.begin()
     load.update([4242], 1, now=0.0)
     proc.advance(machine_cores=1.0, our_cores=1.0, seconds=0.5)  # a training, alone
     assert load.update([4242], 1, now=0.5) == 0.0
-    proc.advance(machine_cores=2.0, our_cores=0.0, seconds=5.0)  # between jobs: a script
-    assert load.update([4242], 1, now=5.5) == 0.0  # starts again from the run queue: idle
+    proc.advance(machine_cores=2.0, our_cores=0.0, seconds=0.5)  # between jobs: both cores
+    load.begin()
+    assert load.update([4242], 1, now=1.0) == 0.0  # its own window; the estimate carried
+    proc.advance(machine_cores=1.0, our_cores=1.0, seconds=0.25)
+    assert load.update([4242], 1, now=1.25) == 0.0
+    proc.advance(machine_cores=2.0, our_cores=0.0, seconds=10.0)  # a long pause
     proc.running = 2  # something wakes at the instant the next job starts
     proc.write()
-    assert load.update([4242], 1, now=10.0) == 1.0
+    load.begin()
+    assert load.update([4242], 1, now=11.25) == 1.0  # too old to carry: the run queue
     proc.running = 1
     proc.advance(machine_cores=1.0, our_cores=1.0, seconds=0.25)
-    assert load.update([4242], 1, now=10.25) == 0.0  # the first window replaces it
+    assert load.update([4242], 1, now=11.5) == 0.0  # the first window replaces the guess
+    proc.advance(machine_cores=2.0, our_cores=1.0, seconds=3.0)  # one long round
+    assert load.update([4242], 1, now=14.5) == pytest.approx(0.5, abs=0.02)  # blended
 
 
 def test_a_busy_machine_gets_one_thread_until_it_calms_down(

@@ -155,41 +155,50 @@ class OtherLoad:
     CPU time over a window, not the run queue at an instant: `procs_running` between two
     rounds also counted kernel threads and this worker's own idle processes waking for a
     moment, and a lone training on an idle machine spent 5-20 % of its rounds on one thread.
-    Only a first estimate, before any window, is the run queue's; the first window replaces
-    it. A window longer than `stale_s` spans a time when no training of this process asked
-    (a kept process between two jobs) and says what ran then, not now: the estimate starts
-    again. Blending such a window (a script that had just ended) gave a lone half-second
-    training one thread for its first 0.3 s."""
+
+    Each training measures from its own first take (`begin`): a window reaching back to the
+    process's previous training measured what ran in between (another job of this worker,
+    which no longer counts as ours once it ended, or a script that had just ended), and gave
+    a lone half-second training one thread for its first 0.3 s. Until its first window a
+    training keeps the estimate this process measured last, if that is at most `stale_s`
+    old (a SHAP summary right after its training, the next trial of a search), else guesses
+    from the run queue at that instant; the first window replaces a guess."""
 
     proc: Path = PROC
     window_s: float = 0.25
     stale_s: float = 1.0
     cores: float = 0.0  # the estimate
     _last: tuple[float, int, int] | None = None  # (monotonic time, machine ticks, ours)
-    _measured: bool = False  # whether `cores` comes from a window (else the run queue)
+    _measured_at: float | None = None  # when `cores` was measured over a window (else a guess)
+
+    def begin(self) -> None:
+        """A training starts in this process: its first window starts at its first take."""
+        self._last = None
 
     def update(self, pids: list[int], held: int, now: float) -> float:
-        """The estimate, renewed when a window has passed since the last renewal. A first
-        one (or one after a stale window) is the run queue at this instant
-        (`procs_running`) less the `held` threads of this worker's trainings and this
-        thread."""
+        """The estimate, renewed when a window has passed since the last renewal. A guess
+        is the run queue at this instant (`procs_running`) less the `held` threads of this
+        worker's trainings and this thread."""
         machine = machine_busy_ticks(self.proc)
         if machine is None:
             return 0.0
         ours = sum(process_ticks(pid, self.proc) for pid in set(pids))
         last = self._last
-        if last is None or now - last[0] > self.stale_s:
+        if last is None:
             self._last = (now, machine, ours)
-            running = runnable_now(self.proc)
-            self.cores = 0.0 if running is None else float(max(0, running - max(held, 1)))
-            self._measured = False
+            measured = self._measured_at
+            if measured is None or now - measured > self.stale_s:
+                running = runnable_now(self.proc)
+                self.cores = 0.0 if running is None else float(max(0, running - max(held, 1)))
+                self._measured_at = None
             return self.cores
         elapsed = now - last[0]
         if elapsed < self.window_s:
             return self.cores
         other = max(0, (machine - last[1]) - (ours - last[2])) / TICKS_PER_S / elapsed
-        self.cores = 0.5 * self.cores + 0.5 * other if self._measured else other
-        self._measured = True
+        blend = self._measured_at is not None
+        self.cores = 0.5 * self.cores + 0.5 * other if blend else other
+        self._measured_at = now
         self._last = (now, machine, ours)
         return self.cores
 
@@ -250,6 +259,7 @@ class Budget:
     def share(self, key: str, requested: int | None = None) -> Iterator[Share]:
         """Register a training under `key` for the duration of the block."""
         fixed = requested is not None and requested > 0
+        self.load.begin()
         with self._entries() as entries:
             entries[key] = _registration(0, fixed)
         try:
