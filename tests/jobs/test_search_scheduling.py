@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -305,3 +306,55 @@ def test_a_frame_past_the_bound_is_not_kept_for_the_next_trial(
     for trial in trials_of(context, job_id):
         assert runner.run(here, trial.id, "test:1") == "succeeded"
     assert loads == [body["dataset_id"]] * 2
+
+
+def test_a_pruning_searchs_trials_are_judged_at_rounds_they_scored(
+    client: TestClient, context: Context
+) -> None:
+    """A 30-round trial's default curve scores every 2nd round: a check at an odd round had
+    nothing to judge and, at most one check per progress interval, was the trial's only one.
+    A pruning search's trials score every `prune_every` rounds, and a check waits for a
+    round with a value."""
+    user = create_user(client)
+    dataset_id = upload(client, user, classification_frame(300)).json()["dataset_id"]
+    body: dict[str, Any] = {
+        "model_name": "s",
+        "dataset_id": dataset_id,
+        "task_type": "classification",
+        "target": "label",
+        "num_boost_round": 30,
+        # trial 0 learns; trial 1 barely leaves the prior
+        "search_space": {"eta": {"type": "categorical", "choices": [0.5, 1e-4]}},
+        "strategy": "grid",
+        "max_trials": 2,
+        "max_parallel": 1,
+        "prune_warmup_rounds": 4,  # the first check at round 5
+    }
+    extras: dict[str, dict[str, Any]] = {
+        "pruning": {"prune_every": 1},
+        "not pruning": {"prune": False},
+        "own curve": {"eval_every": 3},
+    }
+    configs = {
+        name: client.post("/tune", headers=auth(user), json={**body, **extra}).json()["job_id"]
+        for name, extra in extras.items()
+    }
+    first = {name: trials_of(context, job_id)[0] for name, job_id in configs.items()}
+    assert first["pruning"].config["eval_every"] == 1
+    assert first["not pruning"].config["eval_every"] is None  # the default curve
+    assert first["own curve"].config["eval_every"] == 3  # the body's, kept
+
+    settings = context.settings.model_copy(
+        update={"isolate_jobs": False, "progress_interval_s": 3600.0}  # one check per trial
+    )
+    here = replace(context, settings=settings)
+    # scored every round: judged at round 5; every 3rd: not at 5, at 6
+    for name, expected_round in (("pruning", 5), ("own curve", 6)):
+        assert runner.run(here, first[name].id, "test:1") == "succeeded"
+        second = trials_of(context, configs[name])[1]
+        assert second.config["trial"]["params"] == {"eta": 1e-4}
+        assert runner.run(here, second.id, "test:1") == "pruned"
+        with context.db.session() as session:
+            pruned = session.get(Job, second.id)
+            assert pruned is not None and pruned.result is not None
+            assert pruned.result["round"] == expected_round

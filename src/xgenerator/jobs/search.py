@@ -428,6 +428,8 @@ class TrialPruning:
     def __call__(self, round_: int, history: list[dict[str, Any]]) -> None:
         if not self.cfg.get("prune") or round_ <= self.warmup or round_ % self.every:
             return
+        if not any(name.startswith("validation-") for name in history[-1]):
+            return  # this round scored no validation metric: nothing to judge
         now = time.monotonic()
         if self.checked_at is not None and now - self.checked_at < self.interval:
             return

@@ -51,7 +51,8 @@ class TrainRequest(Request):
         ge=1,
         description="Score the validation set every k rounds (and on the last). Default: "
         "every round with early stopping (which reads every one, and then allows only 1), "
-        "else every ceil(num_boost_round / 50) rounds: a live curve of about 50 points",
+        "else every ceil(num_boost_round / 20) rounds: a live curve of about 20 points (a "
+        "search's trials with pruning: every prune_every rounds, where the pruner checks)",
     )
     weight_column: str | None = Field(
         default=None,

@@ -57,7 +57,13 @@ class TuneRequest(TrainRequest):
     prune_warmup_rounds: int = Field(
         default=5, ge=0, description="No trial is pruned before this round"
     )
-    prune_every: int = Field(default=1, ge=1, description="Rounds between pruning checks")
+    prune_every: int = Field(
+        default=1,
+        ge=1,
+        description="Rounds between pruning checks; unless the body sets eval_every, each "
+        "trial scores its validation set at these rounds, so that the pruner has a value to "
+        "judge (at most one check per progress interval, on a round that has one)",
+    )
 
 
 class Trial(Response):

@@ -80,6 +80,12 @@ class TuneKind:
                 "trial's model is then trained on every row for that many rounds"
             )
         cfg = base.config
+        prune = bool(request.get("prune", True))
+        prune_every = int(request.get("prune_every") or 1)
+        if prune and cv_folds is None and cfg.get("eval_every") is None:
+            # the pruner judges the validation metric at the round it checks: the default
+            # curve (about 20 points) has none at most rounds of a short trial
+            cfg["eval_every"] = 1 if cfg.get("early_stopping_rounds") else prune_every
         strategy = request.get("strategy") or "tpe"
         if strategy not in sampling.STRATEGIES:
             raise InvalidInput("strategy must be tpe, random or grid", {"strategy": strategy})
@@ -122,9 +128,9 @@ class TuneKind:
             "timeout_s": request.get("timeout_s"),
             "cv_folds": None if cv_folds is None else int(cv_folds),
             "seed": int(request.get("seed") or 0),
-            "prune": bool(request.get("prune", True)),
+            "prune": prune,
             "prune_warmup_rounds": int(request.get("prune_warmup_rounds") or 5),
-            "prune_every": int(request.get("prune_every") or 1),
+            "prune_every": prune_every,
             "notes": notes,
         }
         return Job(
