@@ -313,8 +313,9 @@ def test_a_pruning_searchs_trials_are_judged_at_rounds_they_scored(
 ) -> None:
     """A 30-round trial's default curve scores every 2nd round: a check at an odd round had
     nothing to judge and, at most one check per progress interval, was the trial's only one.
-    A pruning search's trials score every `prune_every` rounds, and a check waits for a
-    round with a value."""
+    A check now waits for a round with a value, and a pruning search's trials all score on
+    the same rounds, multiples of `prune_every` (the pruner compares trials round for
+    round), no denser than the default curve."""
     user = create_user(client)
     dataset_id = upload(client, user, classification_frame(300)).json()["dataset_id"]
     body: dict[str, Any] = {
@@ -331,25 +332,41 @@ def test_a_pruning_searchs_trials_are_judged_at_rounds_they_scored(
         "prune_warmup_rounds": 4,  # the first check at round 5
     }
     extras: dict[str, dict[str, Any]] = {
-        "pruning": {"prune_every": 1},
+        "pruning": {},
+        "every 3rd": {"prune_every": 3},
+        "own curve": {"eval_every": 4},
+        "longest trial": {
+            "search_space": {
+                **body["search_space"],
+                "num_boost_round": {"type": "int", "low": 10, "high": 100},
+            }
+        },
+        "early stopping": {"early_stopping_rounds": 5},
         "not pruning": {"prune": False},
-        "own curve": {"eval_every": 3},
+        "cross-validated": {"cv_folds": 3},
     }
     configs = {
         name: client.post("/tune", headers=auth(user), json={**body, **extra}).json()["job_id"]
         for name, extra in extras.items()
     }
     first = {name: trials_of(context, job_id)[0] for name, job_id in configs.items()}
-    assert first["pruning"].config["eval_every"] == 1
-    assert first["not pruning"].config["eval_every"] is None  # the default curve
-    assert first["own curve"].config["eval_every"] == 3  # the body's, kept
+    curves = {name: trial.config.get("eval_every") for name, trial in first.items()}
+    assert curves == {
+        "pruning": 2,  # ceil(30 / 20): the default curve's
+        "every 3rd": 3,
+        "own curve": 4,  # the body's, kept
+        "longest trial": 5,  # ceil(100 / 20), for every trial of the search
+        "early stopping": 1,  # it reads every round
+        "not pruning": None,  # the default curve
+        "cross-validated": None,
+    }
 
     settings = context.settings.model_copy(
         update={"isolate_jobs": False, "progress_interval_s": 3600.0}  # one check per trial
     )
     here = replace(context, settings=settings)
-    # scored every round: judged at round 5; every 3rd: not at 5, at 6
-    for name, expected_round in (("pruning", 5), ("own curve", 6)):
+    # no value at round 5: judged at the next round that scored one
+    for name, expected_round in (("pruning", 6), ("own curve", 8)):
         assert runner.run(here, first[name].id, "test:1") == "succeeded"
         second = trials_of(context, configs[name])[1]
         assert second.config["trial"]["params"] == {"eta": 1e-4}

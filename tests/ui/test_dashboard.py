@@ -94,9 +94,9 @@ def test_job_page_follows_a_job_to_its_end_with_its_curve(
     )
     sign_in(page, server, key, f"/ui/jobs/{job.id}")
     expect(page.locator("#job-status")).to_have_text("succeeded", timeout=TIMEOUT_MS)
-    # The validation metric comes every 3rd round (150 / 50: eval_every's default), the
-    # training metric every 10th (eval_train_every); both on the last.
-    for series, points in (("train", 15), ("validation", 50)):
+    # The validation metric comes every 8th round (ceil(150 / 20): eval_every's default) and
+    # on the last, the training metric every 10th (eval_train_every).
+    for series, points in (("train", 15), ("validation", 19)):
         curve = page.locator(f"#curve path.series.{series}")
         expect(curve).to_have_attribute("data-points", str(points))
         assert (curve.get_attribute("d") or "").count("L") == points - 1

@@ -11,8 +11,9 @@ raises them again when it finishes.
 The shared state is a small JSON file (`{key: {"pid", "started", "threads", "fixed"}}`) read
 and written under an exclusive `flock`, which the kernel releases when its holder dies; entries
 whose process no longer exists (same pid and start time) are dropped at every access, so a pool
-process killed mid-training frees its share by the others' next round. Nothing here knows about
-Celery: `tasks/worker.py` installs a budget in the worker's main process, before the pool forks.
+process killed mid-training frees its share by the others' next read (within `recheck_s`).
+Nothing here knows about Celery: `tasks/worker.py` installs a budget in the worker's main
+process, before the pool forks.
 """
 
 from __future__ import annotations

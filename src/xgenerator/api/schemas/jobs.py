@@ -52,7 +52,7 @@ class TrainRequest(Request):
         description="Score the validation set every k rounds (and on the last). Default: "
         "every round with early stopping (which reads every one, and then allows only 1), "
         "else every ceil(num_boost_round / 20) rounds: a live curve of about 20 points (a "
-        "search's trials with pruning: every prune_every rounds, where the pruner checks)",
+        "pruning search's trials: the same rounds for all, see prune_every)",
     )
     weight_column: str | None = Field(
         default=None,

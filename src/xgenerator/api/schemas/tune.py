@@ -60,9 +60,10 @@ class TuneRequest(TrainRequest):
     prune_every: int = Field(
         default=1,
         ge=1,
-        description="Rounds between pruning checks; unless the body sets eval_every, each "
-        "trial scores its validation set at these rounds, so that the pruner has a value to "
-        "judge (at most one check per progress interval, on a round that has one)",
+        description="Rounds between pruning checks; unless the body sets eval_every, every "
+        "trial scores its validation set every k rounds, k a multiple of this about as sparse "
+        "as the default curve of the longest trial, so that the pruner has values to compare "
+        "(at most one check per progress interval, on a round that scored one)",
     )
 
 
