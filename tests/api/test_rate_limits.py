@@ -289,7 +289,7 @@ def limit_check(limiter: RateLimiter, key: str) -> Response:
     scope = {"type": "http", "method": "GET", "path": "/jobs", "route": route}
     request = Request(scope | {"headers": []})
     response = Response()
-    limiter.charge_user(request, response, key)
+    limiter.charge_user(request, response.headers, key)
     return response
 
 

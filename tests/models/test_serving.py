@@ -33,6 +33,7 @@ def find(context: Context, api_key: str | None, reference: str) -> tuple[serving
     charged: list[str] = []
     with context.db.connection() as connection:
         caller = serving.find_caller(connection, api_key, reference, charged.append)
+        serving.touch_key(connection, caller)  # as the route does, on the loop or not
     return caller, charged
 
 

@@ -203,7 +203,7 @@ def test_every_route_outside_the_allow_list_needs_a_valid_key(
 
 def test_every_route_outside_the_allow_list_documents_its_key_header(client: TestClient) -> None:
     """Clients generated from the spec send the key: the prediction routes read it by hand
-    (api/deps.get_caller_model) and must still document it."""
+    (api/deps.caller_model) and must still document it."""
     spec = client.app.openapi()  # type: ignore[attr-defined]
     keyed = {
         str(op): [

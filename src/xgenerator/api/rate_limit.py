@@ -30,6 +30,7 @@ from limits import RateLimitItemPerSecond
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, RedisStorage, Storage
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 
 from xgenerator.context import Context
 from xgenerator.errors import RateLimited
@@ -101,12 +102,19 @@ class RateLimiter:
         pool on every request; only sign-up's Redis round trip needs one."""
         rule = self._rule(request)
         if rule is not None and rule.name == "signup":
-            await run_in_threadpool(self._spend, response, rule, client_address(request))
+            await run_in_threadpool(self._spend, response.headers, rule, client_address(request))
 
-    def charge_user(self, request: Request, response: Response, user_id: str) -> None:
+    @property
+    def counts_in_redis(self) -> bool:
+        """Whether charging a user is a round trip to Redis (else no I/O at all: the limit is
+        off, or counted in this process's memory), which the event loop must not wait on."""
+        return self.settings.rate_limit_enabled and not isinstance(self.storage, MemoryStorage)
+
+    def charge_user(self, request: Request, headers: MutableHeaders, user_id: str) -> None:
+        """Spend the user's budget for this request; `headers` get X-RateLimit-*."""
         rule = self._rule(request)
         if rule is not None and rule.name != "signup":
-            self._spend(response, rule, user_id)
+            self._spend(headers, rule, user_id)
 
     def check_failures(self, request: Request, name: str, limit: int) -> None:
         """Refuse a client address that already failed `limit` times in this window (429),
@@ -142,7 +150,7 @@ class RateLimiter:
     def _window(self, rule: Rule) -> RateLimitItemPerSecond:
         return RateLimitItemPerSecond(rule.limit, self.settings.rate_limit_window_s, rule.name)
 
-    def _spend(self, response: Response, rule: Rule, caller: str) -> None:
+    def _spend(self, headers: MutableHeaders, rule: Rule, caller: str) -> None:
         window = self._window(rule)
         key = window.key_for(_bucket(caller))
         try:
@@ -153,8 +161,8 @@ class RateLimiter:
         except StorageError as exc:
             log.warning("rate limit not checked, Redis unavailable: %s", exc.storage_error)
             return
-        response.headers["X-RateLimit-Limit"] = str(rule.limit)
-        response.headers["X-RateLimit-Remaining"] = str(max(rule.limit - count, 0))
+        headers["X-RateLimit-Limit"] = str(rule.limit)
+        headers["X-RateLimit-Remaining"] = str(max(rule.limit - count, 0))
         if count > rule.limit:
             self._refuse(rule, left)
 

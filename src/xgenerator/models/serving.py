@@ -1,5 +1,6 @@
 """Who is predicting with which model: the API key and the model reference of an online
-prediction, read in one Core query.
+prediction, read in one Core query (on the event loop where the database allows it:
+api/deps.py, `caller_model`).
 
 Going through `users.authenticate` and `repository.get_owned` took three ORM queries, and
 most of a one-row prediction's time (about a millisecond of ORM work). Here, one statement
@@ -29,10 +30,12 @@ from xgenerator.users import service as users
 @dataclass(frozen=True)
 class Caller:
     """The authenticated user, and their model named in the request (its serving columns
-    only: the row's JSON documents are not read)."""
+    only: the row's JSON documents are not read). `stale_key`: the key's id if its "last
+    used" is due a write (`touch_key`), else None."""
 
     user_id: str
     model: Model
+    stale_key: str | None = None
 
 
 _KEY_AND_MODEL = (
@@ -86,7 +89,8 @@ def find_caller(
     charge: Callable[[str], None],
 ) -> Caller:
     """The key's user and their model for `reference` (an id, `name@N` or `name@alias`);
-    `charge(user_id)` spends the user's budget between the key's check and the model's."""
+    `charge(user_id)` spends the user's budget between the key's check and the model's.
+    Reads only: the key's "last used" is written by `touch_key`."""
     parts = users.split_key(api_key)
     row = None
     if parts is not None:
@@ -104,9 +108,7 @@ def find_caller(
     charge(row.user_id)
     if row.model_id is None:
         raise NotFound("model", reference)
-    now = utcnow()
-    if users.stale_last_used(row.last_used_at, now):
-        connection.execute(_TOUCH, {"key_id": row.id, "at": now})
+    stale = users.stale_last_used(row.last_used_at, utcnow())
     model = Model(
         id=row.model_id,
         user_id=row.user_id,
@@ -114,4 +116,10 @@ def find_caller(
         version=row.version,
         storage_key=row.storage_key,
     )
-    return Caller(row.user_id, model)
+    return Caller(row.user_id, model, row.id if stale else None)
+
+
+def touch_key(connection: Connection, caller: Caller) -> None:
+    """Write the key's "last used" if `find_caller` found it due (at most once a minute)."""
+    if caller.stale_key is not None:
+        connection.execute(_TOUCH, {"key_id": caller.stale_key, "at": utcnow()})

@@ -19,6 +19,7 @@ from xgenerator.api.schemas.models import (
     ImportanceResponse,
     ModelDetail,
     ModelList,
+    ModelSignature,
     ModelSummary,
 )
 from xgenerator.api.submission import REPLAY, IdempotencyKey, accepted
@@ -26,6 +27,7 @@ from xgenerator.errors import NotFound
 from xgenerator.jobs import service
 from xgenerator.ml import explain
 from xgenerator.ml.explain import ImportanceType
+from xgenerator.ml.signature import signature
 from xgenerator.models import repository as registry
 
 router = APIRouter(tags=["models"])
@@ -128,3 +130,14 @@ def retrain(
         context, user.id, "retrain", request, idempotency_key=idempotency_key
     )
     return accepted(response, submission)
+
+
+@router.get("/models/{model_id}/signature", response_model=ModelSignature)
+async def model_signature(
+    model: OwnedModel,
+    context: ContextDep,
+    max_categories: Annotated[int, Query(ge=0, le=10_000)] = 50,
+) -> ModelSignature:
+    """The columns `predict` requires, how it reads them, and what it answers."""
+    loaded = await run_in_threadpool(registry.load_bundle, context, model)
+    return ModelSignature(model_id=model.id, **signature(loaded, max_categories))
