@@ -1,5 +1,7 @@
-"""No async route touches the database on the event loop: a route that did stalled every
-request and stream of its API process while it waited for a pooled connection."""
+"""No async route opens a database session on the event loop: a route that did stalled every
+request and stream of its API process while it waited for a pooled connection. (The one read
+made on the loop, an online prediction's key and model on an SQLite file, uses a connection
+of the loop's own that waits at most 50 ms: tests/api/test_predict_lookup.py.)"""
 
 from __future__ import annotations
 
