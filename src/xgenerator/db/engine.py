@@ -52,8 +52,8 @@ LOOP_READ_BUSY_MS = 50
 def _loop_read_engine(url: str) -> Engine | None:
     """SQLite on a file: read-only connections, one per thread, for `Database.loop_read`.
     Only threads running an event loop take from it (one per API process; a test client
-    starts others), far fewer than the `SingletonThreadPool`'s five before it closes the
-    connection of the thread that used it longest ago."""
+    starts others), fewer than the five connections `SingletonThreadPool` keeps before it
+    closes one to open another."""
     if not url.startswith("sqlite") or make_url(url).database in (None, "", ":memory:"):
         return None
     engine = create_engine(
