@@ -59,13 +59,13 @@ def _loop_read_engine(url: str) -> Engine | None:
     engine = create_engine(
         url,
         poolclass=SingletonThreadPool,
+        # sqlite3's `timeout` is SQLite's busy timeout: the one wait for a lock
         connect_args={"check_same_thread": False, "timeout": LOOP_READ_BUSY_MS / 1000},
     )
 
     @event.listens_for(engine, "connect")
     def _read_only(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={LOOP_READ_BUSY_MS}")
         cursor.execute("PRAGMA query_only=ON")  # a write here would wait on the loop
         cursor.close()
 
