@@ -97,9 +97,10 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(default=10.0, gt=0)
     requeue_after_s: float = Field(default=60.0, ge=0)
     checkpoint_every: int = Field(default=25, ge=0)
-    # ... and at most one checkpoint per this many seconds of training: a crash then costs at
-    # most max(checkpoint_every rounds, this) of work, and a short job writes none (each is a
-    # whole model: on a 10 s job of 200 rounds, 7 of them took 8 % of its time)
+    # ... and at most one checkpoint per this many seconds of training, none when the rounds
+    # left should take less: a crash then costs at most max(checkpoint_every rounds, this) of
+    # work, twice this near the end, and a short job writes none (each is a whole model: on a
+    # 10 s job of 200 rounds, 7 of them took 8 % of its time)
     checkpoint_min_interval_s: float = Field(default=5.0, ge=0)
     # Each job runs in a child process of the worker's pool process (jobs/isolation.py), so a
     # cancel, the time limit or a lost lease stops it at once, even inside one boosting round

@@ -1,9 +1,11 @@
 """The training job's hooks: checkpoints every `checkpoint_every` rounds, except after the
-last round (the model itself is stored next; that checkpoint would be the job's largest,
-written only to be deleted)."""
+last round and when the rounds left end the job within `checkpoint_min_interval_s` (the model
+itself is stored next; that checkpoint would be among the job's largest, written only to be
+deleted)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, cast
 
 from tests.ml.conftest import FEATURES, make_frame
@@ -17,9 +19,10 @@ class Recorded:
 
     def __init__(self) -> None:
         self.checkpoints: list[int] = []
+        self.rounds = 0
 
     def progress(self, **_: Any) -> None:
-        pass
+        self.rounds += 1
 
     def save_checkpoint(self, data: bytes, round: int) -> None:
         assert data
@@ -47,3 +50,22 @@ def test_checkpoints_are_at_most_one_per_interval() -> None:
     hooks = _Hooks(cast(Runtime, runtime), checkpoint_every=5, checkpoint_min_interval_s=3600)
     train(make_frame(), SPEC, hooks)
     assert runtime.checkpoints == []
+
+
+def test_no_checkpoint_when_the_rounds_left_end_the_job_within_the_interval() -> None:
+    """A clock that reads one second per round: with a 6 s interval, a 15-round job is 5 s
+    from its end at round 10 and writes none; a 30-round job writes at rounds 10 and 20, one
+    interval apart, and none at 25 (5 s after the last)."""
+    written = {}
+    for rounds in (15, 30):
+        runtime = Recorded()
+
+        def clock(runtime: Recorded = runtime) -> float:
+            return float(runtime.rounds)
+
+        hooks = _Hooks(
+            cast(Runtime, runtime), checkpoint_every=5, checkpoint_min_interval_s=6, clock=clock
+        )
+        train(make_frame(), replace(SPEC, num_boost_round=rounds), hooks)
+        written[rounds] = runtime.checkpoints
+    assert written == {15: [], 30: [10, 20]}
