@@ -28,6 +28,7 @@ import xgboost as xgb
 from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
 
 from xgenerator.errors import InvalidInput, TrainingFailed
+from xgenerator.ml.boosting import boost
 from xgenerator.ml.features import Feature
 from xgenerator.ml.labels import LabelEncoding
 from xgenerator.ml.prepare import prepare
@@ -193,9 +194,7 @@ def refit(result: CVResult, on_round: Callable[[int, int], None] | None = None) 
     if on_round is not None:
         callbacks.append(_RefitRecorder(on_round, result.best_round))
     try:
-        booster = xgb.train(
-            params, result.matrix, num_boost_round=result.best_round, callbacks=callbacks
-        )
+        booster = boost(params, result.matrix, result.best_round, callbacks=callbacks)
     except xgb.core.XGBoostError as exc:
         raise TrainingFailed("XGBoostError", trim_xgboost_error(exc)) from exc
     if params.get("device", "cpu") != "cpu":

@@ -28,6 +28,7 @@ import pandas as pd
 import xgboost as xgb
 
 from xgenerator.errors import InvalidInput, TrainingFailed
+from xgenerator.ml.boosting import boost
 from xgenerator.ml.evaluation import Validation, validation_metrics
 from xgenerator.ml.features import Feature, category_str, to_model_frame
 from xgenerator.ml.labels import LabelEncoding
@@ -253,13 +254,12 @@ def train_external(
         dval = xgb.DMatrix(x_val, label=y_val, enable_categorical=True, nthread=threads)
         del x_val  # dval holds the rows; a frame beside it would double them while training
         evals = recorder.schedule(spec, dtrain, dval)
-        booster = xgb.train(
+        booster = boost(
             params if nthread is None else {**params, "nthread": nthread},
             dtrain,
-            num_boost_round=spec.num_boost_round - rounds_done,
+            spec.num_boost_round - rounds_done,
             evals=evals,
             callbacks=callbacks,
-            verbose_eval=False,
             xgb_model=resume[0] if resume else None,
         )
         proba = validation_predictions(booster, recorder, dval)

@@ -19,6 +19,7 @@ import xgboost as xgb
 
 from xgenerator.errors import InvalidInput, TrainingFailed
 from xgenerator.ml import cost, ranking, roles, survival
+from xgenerator.ml.boosting import boost
 from xgenerator.ml.constraints import to_positions
 from xgenerator.ml.evaluation import Validation, validation_metrics
 from xgenerator.ml.features import Feature
@@ -195,13 +196,12 @@ def train(
         dtrain, dval = reuse.get("matrices", data_key(spec, read), build)
         evals = recorder.schedule(spec, dtrain, dval)
         positioned = to_positions(params, data.features)
-        booster = xgb.train(
+        booster = boost(
             positioned if nthread is None else {**positioned, "nthread": nthread},
             dtrain,
-            num_boost_round=remaining,
+            remaining,
             evals=evals,
             callbacks=callbacks,
-            verbose_eval=False,
             xgb_model=_start_model(init),
         )
         proba = validation_predictions(booster, recorder, dval)
@@ -365,7 +365,7 @@ class _Recorder(xgb.callback.TrainingCallback):
         return False
 
     def after_training(self, model: xgb.Booster) -> xgb.Booster:
-        # before xgb.train resets the booster, which drops its prediction cache
+        # from the prediction cache, which holds every round of the model as trained
         if self.validation is not None:
             self.predictions = model.predict(self.validation)
         return model
