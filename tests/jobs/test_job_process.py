@@ -18,9 +18,12 @@ from xgenerator.jobs.runtime import Runtime
 _held: list[bytes] = []  # what a job's process keeps after its job (its heap, as it were)
 
 
-def job_begin(pid_file: Path, *answers: str, keep_mib: int = 0) -> isolation.Begin:
-    """Jobs that write their process's pid, keep `keep_mib` MiB and answer `answers` in
-    turn, then "succeeded"."""
+def job_begin(
+    pid_file: Path, *answers: str, keep_mib: int = 0, churn_mib: int = 0
+) -> isolation.Begin:
+    """Jobs that write their process's pid, keep `keep_mib` MiB, use and free `churn_mib` MiB
+    of small heap blocks below one they keep (so the heap cannot shrink from its top), and
+    answer `answers` in turn, then "succeeded"."""
     left = list(answers)
 
     def begin(ctx: Context, call: isolation.Call) -> tuple[Runtime, isolation.Work]:
@@ -28,6 +31,11 @@ def job_begin(pid_file: Path, *answers: str, keep_mib: int = 0) -> isolation.Beg
             pid_file.write_text(str(os.getpid()))
             if keep_mib:
                 _held.append(b"\x01" * (keep_mib * 1024 * 1024))
+            if churn_mib:
+                size = 1000  # a name, not a literal: Python would fold the product into one
+                used = [b"\x01" * size for _ in range(churn_mib * 1024 * 1024 // size)]
+                _held.append(b"\x02" * size)
+                del used
             return left.pop(0) if left else "succeeded", lambda: None
 
         return Runtime(ctx, call.job_id, call.attempt, "train"), work
@@ -83,6 +91,18 @@ def test_a_process_holding_much_memory_is_not_kept(context: Context, tmp_path: P
     wait_for(lambda: gone(pid), 10, 0.05, "the big process to exit")
     _, again = run_job(context, job_begin(pid_file), pid_file)
     assert again != pid
+
+
+def test_a_process_is_judged_on_the_memory_it_holds_not_what_it_freed(
+    context: Context, tmp_path: Path
+) -> None:
+    """Freed heap pages stay mapped, and counted, until glibc is asked to give them back."""
+    pid_file = tmp_path / "pid"
+    churn = isolation.MAX_IDLE_PRIVATE // (1024 * 1024) + 64
+    begin = job_begin(pid_file, churn_mib=churn)
+    answer, first = run_job(context, begin, pid_file)
+    assert answer == "succeeded" and not gone(first)
+    assert run_job(context, begin, pid_file) == ("succeeded", first)
 
 
 def test_a_kept_process_that_died_is_replaced(context: Context, tmp_path: Path) -> None:
