@@ -76,8 +76,9 @@ class RoundSeeds(xgb.callback.TrainingCallback):
         self.rounds_done = rounds_done
 
     def before_training(self, model: xgb.Booster) -> xgb.Booster:
-        # XGBoost numbers the rounds of each `xgb.train` call from 0 and passes that number to
-        # the objective (ranking's pair sampling seeds on it): number them across the resume.
+        # The boosting loop (`ml.boosting`, as `xgb.train`) numbers its rounds from 0 and passes
+        # that number to the objective (ranking's pair sampling seeds on it): number them
+        # across the resume.
         done = model.num_boosted_rounds()
         update = model.update
 
