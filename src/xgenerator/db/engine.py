@@ -17,6 +17,7 @@ from xgenerator.errors import InvalidInput, ServiceUnavailable
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        # sqlite3's `timeout` is SQLite's busy timeout: a writer waits up to 30 s for a lock
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -26,7 +27,6 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
         return engine
